@@ -1,0 +1,189 @@
+"""The course's one configuration object.
+
+Every lesson builds a :class:`Config` with :func:`load_config` and passes it to
+the ``helpers`` functions it calls. Nothing in ``helpers`` reads the
+environment anywhere else, and there is no module-level state: the
+configuration is explicit.
+
+Environment variables (all optional):
+
+``FLOWERS_PROFILE``
+    ``full`` (default): the real archive, ImageNet weights, 299 px inputs,
+    epochs that really train. ``smoke``: fully offline, a synthetic archive
+    made by :mod:`helpers.synthetic`, ``weights=None``, 75 px inputs (the
+    smallest InceptionV3 accepts), one short epoch. For CI and for trying
+    the course without internet.
+``FLOWERS17_URL``
+    Where the archive comes from. ``file://`` URLs work.
+``FLOWERS17_MD5``
+    The archive's expected md5. Empty means: do not check.
+``FLOWERS_SPLIT``
+    ``seeded`` (default) or ``official1``, ``official2``, ``official3``.
+``FLOWERS_SEED``
+    The random seed (default 42).
+``FLOWERS_DATA_DIR``
+    Where data lands (default: the ``data/`` folder of this repository).
+``FLOWERS_BUILD_DIR``
+    Where results, figures and models land (default: ``build/``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from helpers.errors import FlowersError
+
+PROFILES = ("full", "smoke")
+SPLITS = ("seeded", "official1", "official2", "official3")
+
+OFFICIAL_BASE_URL = "https://www.robots.ox.ac.uk/~vgg/data/flowers/17/"
+OFFICIAL_ARCHIVE_URL = OFFICIAL_BASE_URL + "17flowers.tgz"
+OFFICIAL_ARCHIVE_MD5 = "b59a65d8d1a99cd66944d474e1289eab"
+OFFICIAL_SPLITS_URL = OFFICIAL_BASE_URL + "datasplits.mat"
+OFFICIAL_SPLITS_MD5 = "4828cddfd0d803c5abbdebcb1e148a1e"
+
+#: The repository root when ``helpers`` is installed in editable mode (the course's way).
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything a lesson needs to know about where data lives and how to train.
+
+    Build it with :func:`load_config`; it is frozen, so use
+    :meth:`replace` to get a changed copy.
+    """
+
+    profile: str
+    data_dir: Path
+    build_dir: Path
+    archive_url: str
+    #: Expected md5 of the archive; ``None`` skips the check.
+    archive_md5: str | None
+    splits_url: str
+    splits_md5: str | None
+    split: str
+    #: Images per class in train, validation and test.
+    split_sizes: tuple[int, int, int]
+    seed: int
+    image_size: int
+    batch_size: int
+    #: ``"imagenet"`` or ``None`` (random initialisation).
+    weights: str | None
+    transfer_epochs: int
+    finetune_epochs: int
+    #: ``None`` means one full pass over the training set per epoch.
+    steps_per_epoch: int | None
+
+    @property
+    def work_dir(self) -> Path:
+        """The profile's own folder under ``data_dir``, so synthetic and real data never mix."""
+        return self.data_dir / self.profile
+
+    @property
+    def synthetic(self) -> bool:
+        """True when the archive is the project's synthetic stand-in (served over ``file://``)."""
+        return self.archive_url == synthetic_archive_url(self.data_dir)
+
+    def replace(self, **changes: object) -> "Config":
+        """Return a copy with some fields changed (the object itself is frozen)."""
+        return dataclasses.replace(self, **changes)
+
+    def describe(self) -> str:
+        """A short, aligned listing of the settings, for the top of each lesson."""
+        md5 = self.archive_md5 if self.archive_md5 else "(not checked)"
+        if self.synthetic and self.archive_md5 is None:
+            md5 = "(synthetic archive: its md5 is recorded when it is generated)"
+        rows = [
+            ("profile", self.profile),
+            ("archive", self.archive_url),
+            ("archive md5", md5),
+            ("split", f"{self.split} {self.split_sizes} per class, seed {self.seed}"),
+            ("data folder", str(self.work_dir)),
+            ("build folder", str(self.build_dir)),
+            ("image size", f"{self.image_size} x {self.image_size}"),
+            ("batch size", str(self.batch_size)),
+            ("weights", str(self.weights)),
+            ("epochs", f"{self.transfer_epochs} transfer + {self.finetune_epochs} fine-tune"),
+            ("steps/epoch", "full pass" if self.steps_per_epoch is None else str(self.steps_per_epoch)),
+        ]
+        width = max(len(k) for k, _ in rows)
+        return "\n".join(f"{k:<{width}} : {v}" for k, v in rows)
+
+
+def synthetic_archive_url(data_dir: Path) -> str:
+    """The ``file://`` URL the smoke profile downloads its synthetic archive from."""
+    return (Path(data_dir).resolve() / "synthetic" / "17flowers.tgz").as_uri()
+
+
+_PROFILE_DEFAULTS: dict[str, dict[str, object]] = {
+    "full": dict(image_size=299, batch_size=32, weights="imagenet",
+                 transfer_epochs=10, finetune_epochs=10, steps_per_epoch=None),
+    "smoke": dict(image_size=75, batch_size=16, weights=None,
+                  transfer_epochs=1, finetune_epochs=1, steps_per_epoch=2),
+}
+
+
+def load_config(env: Mapping[str, str] | None = None, **overrides: object) -> Config:
+    """Build the configuration from environment variables and explicit overrides.
+
+    Args:
+        env: The variables to read (default: ``os.environ``).
+        **overrides: Field values that win over the environment, for example
+            the values of a lesson's ``parameters`` cell. ``None`` values are
+            ignored, so ``profile=None`` means "whatever the environment says".
+
+    Raises:
+        FlowersError: for an unknown profile or split, or a non-numeric seed.
+    """
+    env = os.environ if env is None else env
+    given = {k: v for k, v in overrides.items() if v is not None}
+    unknown = set(given) - {f.name for f in dataclasses.fields(Config)}
+    if unknown:
+        raise FlowersError(f"Unknown configuration field(s): {', '.join(sorted(unknown))}.")
+
+    profile = str(given.pop("profile", env.get("FLOWERS_PROFILE", "full") or "full"))
+    if profile not in PROFILES:
+        raise FlowersError(f"FLOWERS_PROFILE must be one of {PROFILES}, not {profile!r}.")
+    split = str(given.pop("split", env.get("FLOWERS_SPLIT", "seeded") or "seeded"))
+    if split not in SPLITS:
+        raise FlowersError(f"FLOWERS_SPLIT must be one of {SPLITS}, not {split!r}.")
+    try:
+        seed = int(given.pop("seed", env.get("FLOWERS_SEED", "42") or 42))
+    except ValueError as exc:
+        raise FlowersError(f"FLOWERS_SEED must be a whole number: {exc}") from None
+
+    data_dir = Path(given.pop("data_dir", env.get("FLOWERS_DATA_DIR") or REPO_ROOT / "data"))
+    build_dir = Path(given.pop("build_dir", env.get("FLOWERS_BUILD_DIR") or REPO_ROOT / "build"))
+    data_dir, build_dir = data_dir.expanduser().resolve(), build_dir.expanduser().resolve()
+
+    if profile == "smoke":
+        default_url, default_md5 = synthetic_archive_url(data_dir), None
+        splits_url = (data_dir.resolve() / "synthetic" / "datasplits.mat").as_uri()
+        splits_md5 = None
+    else:
+        default_url, default_md5 = OFFICIAL_ARCHIVE_URL, OFFICIAL_ARCHIVE_MD5
+        splits_url, splits_md5 = OFFICIAL_SPLITS_URL, OFFICIAL_SPLITS_MD5
+    url = str(given.pop("archive_url", env.get("FLOWERS17_URL") or default_url))
+    if "archive_md5" in given:
+        md5 = given.pop("archive_md5") or None
+    elif "FLOWERS17_MD5" in env:
+        md5 = env["FLOWERS17_MD5"].strip().lower() or None
+    else:
+        # The official checksum only belongs to the official URL's file... but a
+        # learner's own copy of the official archive has the same bytes, so keep it
+        # unless the learner says otherwise with FLOWERS17_MD5.
+        md5 = default_md5
+
+    values: dict[str, object] = dict(_PROFILE_DEFAULTS[profile])
+    values.update(
+        profile=profile, data_dir=data_dir, build_dir=build_dir, archive_url=url,
+        archive_md5=md5, splits_url=splits_url, splits_md5=splits_md5, split=split,
+        split_sizes=(40, 20, 20), seed=seed,
+    )
+    values.update(given)
+    values["split_sizes"] = tuple(int(n) for n in values["split_sizes"])  # type: ignore[union-attr]
+    return Config(**values)  # type: ignore[arg-type]

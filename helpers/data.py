@@ -1,0 +1,400 @@
+"""Download, check, label and split the Oxford Flowers17 archive.
+
+The steps, each one function, in the order lesson 01 teaches them:
+
+1. :func:`download_archive`: ``keras.utils.get_file`` downloads (or finds in
+   its cache) ``17flowers.tgz``, checks its md5 and extracts it.
+2. :func:`check_images`: every listed JPEG must open; the ones that do not
+   are reported and left out.
+3. :func:`label_images`: image *n* belongs to species ``(n - 1) // 80``.
+4. :func:`assign_split`: a seeded, stratified split (or one of the three
+   official splits from ``datasplits.mat``).
+5. :func:`write_split`: ``train/``, ``validation/`` and ``test/`` class folders
+   for ``flow_from_directory``, plus ``manifest.csv``.
+
+:func:`prepare_split` runs them all, and :func:`ensure_split` is what later
+lessons call: it reuses a split that matches the configuration and prepares
+it otherwise.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import tarfile
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from helpers import synthetic
+from helpers.config import Config
+from helpers.errors import FlowersError
+
+#: The 17 species in the official order: image n has species SPECIES[(n - 1) // 80].
+SPECIES: tuple[str, ...] = (
+    "Daffodil", "Snowdrop", "Lily of the Valley", "Bluebell", "Crocus", "Iris",
+    "Tigerlily", "Tulip", "Fritillary", "Sunflower", "Daisy", "Colts' Foot",
+    "Dandelion", "Cowslip", "Buttercup", "Windflower", "Pansy",
+)
+IMAGES_PER_CLASS = 80
+N_IMAGES = len(SPECIES) * IMAGES_PER_CLASS
+SPLIT_NAMES: tuple[str, ...] = ("train", "validation", "test")
+ARCHIVE_NAME = "17flowers.tgz"
+_IMAGE_NAME = re.compile(r"^image_(\d{4})\.jpg$")
+
+
+def class_folder(label: int) -> str:
+    """The folder name of a class: ``00_daffodil`` ... ``16_pansy``.
+
+    The number in front keeps the folders' alphabetical order, which is the
+    order ``flow_from_directory`` numbers classes in, equal to the official one.
+    """
+    slug = re.sub(r"[^a-z]+", "_", SPECIES[label].lower()).strip("_")
+    return f"{label:02d}_{slug}"
+
+
+def species_of_folder(folder: str) -> str:
+    """The species name of a class folder such as ``11_colts_foot``."""
+    return SPECIES[int(folder.split("_", 1)[0])]
+
+
+# --------------------------------------------------------------------------- download
+
+
+def _download_message(cfg: Config, reason: str) -> str:
+    where = cfg.work_dir / "downloads" / ARCHIVE_NAME
+    return (
+        f"Could not download the Flowers17 archive from {cfg.archive_url} ({reason}).\n"
+        f"What to do next: check your internet connection and run the cell again; or download "
+        f"{ARCHIVE_NAME} yourself and put it at {where}; or point FLOWERS17_URL at your copy "
+        f"(a file:// URL works); or try the course offline with FLOWERS_PROFILE=smoke."
+    )
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()
+
+
+def download_archive(cfg: Config, verbose: bool = True) -> Path:
+    """Download, verify and extract the archive; return the folder that holds ``jpg/``.
+
+    ``keras.utils.get_file`` does the work: it keeps the archive in
+    ``<work_dir>/downloads/``, skips the download when a copy with the right
+    md5 is already there, and extracts it into ``17flowers_extracted/``. A
+    finished extraction is marked with a ``.complete`` file, so reruns cost
+    nothing.
+
+    Raises:
+        FlowersError: when the URL cannot be reached, or the archive is corrupt
+            or truncated. A bad archive and any partial extraction are deleted,
+            so the next run downloads again.
+    """
+    from keras.utils import get_file
+
+    downloads = cfg.work_dir / "downloads"
+    archive = downloads / ARCHIVE_NAME
+    extracted = downloads / "17flowers_extracted"
+    marker = extracted / ".complete"
+    md5 = cfg.archive_md5
+    if cfg.synthetic:
+        # The smoke profile's "server" is a folder on disk: make sure it has the archive.
+        md5 = synthetic.ensure_synthetic_source(cfg.data_dir / "synthetic", seed=0)
+    if marker.exists() and marker.read_text().strip() == f"{cfg.archive_url} {md5}":
+        if verbose:
+            print(f"Already downloaded and extracted: {extracted}")
+        return extracted
+    _remove(extracted)
+    # get_file silently falls back to /tmp/.keras when the cache folder does not exist yet.
+    downloads.mkdir(parents=True, exist_ok=True)
+    if verbose and md5 is None:
+        print("FLOWERS17_MD5 is empty: the archive's checksum will NOT be checked.")
+    try:
+        get_file(
+            fname=ARCHIVE_NAME, origin=cfg.archive_url, file_hash=md5,
+            hash_algorithm="md5", cache_dir=str(cfg.work_dir), cache_subdir="downloads",
+            extract=True,
+        )
+    except ValueError as exc:
+        if "hash does not match" in str(exc):
+            _remove(archive)
+            _remove(extracted)
+            raise FlowersError(
+                f"The archive downloaded from {cfg.archive_url} is corrupt or incomplete: "
+                f"its md5 is not {md5}. The bad file was deleted; run the cell again to "
+                f"download it again. If you repacked the archive yourself, set FLOWERS17_MD5 "
+                f"to its md5 (or to an empty value to skip the check)."
+            ) from None
+        raise
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        if isinstance(exc, OSError) and not archive.exists():
+            raise FlowersError(_download_message(cfg, str(exc))) from None
+        _remove(archive)
+        _remove(extracted)
+        raise FlowersError(
+            f"The archive from {cfg.archive_url} could not be extracted ({type(exc).__name__}: "
+            f"{exc}). It is probably truncated or corrupt. The bad file was deleted; run the "
+            f"cell again to download it again."
+        ) from None
+    except Exception as exc:  # get_file wraps every network failure in a bare Exception
+        if "URL fetch failure" in str(exc):
+            reason = str(exc).split(" -- ")[-1]
+            raise FlowersError(_download_message(cfg, reason)) from None
+        raise
+    if not (extracted / "jpg" / "files.txt").exists():
+        _remove(archive)
+        _remove(extracted)
+        raise FlowersError(
+            f"The file from {cfg.archive_url} is not the Flowers17 archive (no jpg/files.txt "
+            f"inside). The bad file was deleted; check FLOWERS17_URL and run the cell again."
+        )
+    marker.write_text(f"{cfg.archive_url} {md5}\n")
+    return extracted
+
+
+# --------------------------------------------------------------------------- check and label
+
+
+@dataclass(frozen=True)
+class ImageCheck:
+    """The outcome of :func:`check_images`."""
+
+    #: Image numbers (1-based) that open, in order.
+    good: list[int]
+    #: ``(file name, reason)`` for every listed image that does not open.
+    bad: list[tuple[str, str]]
+
+
+def image_path(extracted: Path, number: int) -> Path:
+    """The path of ``image_<number>.jpg`` inside the extracted archive."""
+    return Path(extracted) / "jpg" / f"image_{number:04d}.jpg"
+
+
+def check_images(extracted: Path) -> ImageCheck:
+    """Open every image listed in ``jpg/files.txt``; report the ones that fail.
+
+    Each JPEG is fully decoded (at reduced size, which JPEG allows cheaply), so
+    truncated files are caught here rather than in the middle of training.
+    """
+    listing = Path(extracted) / "jpg" / "files.txt"
+    names = [n.strip() for n in listing.read_text().split() if n.strip()]
+    good, bad = [], []
+    for name in names:
+        m = _IMAGE_NAME.match(name)
+        if not m:
+            bad.append((name, "not an image_NNNN.jpg name"))
+            continue
+        try:
+            with Image.open(listing.parent / name) as im:
+                im.draft("RGB", (64, 64))
+                im.load()
+            good.append(int(m.group(1)))
+        except (OSError, UnidentifiedImageError, ValueError) as exc:
+            bad.append((name, f"{type(exc).__name__}: {exc}"))
+    return ImageCheck(good=sorted(good), bad=bad)
+
+
+def label_of(number: int) -> int:
+    """The class index of image ``number``: 80 consecutive images per species."""
+    if not 1 <= number <= N_IMAGES:
+        raise ValueError(f"image number {number} is outside 1..{N_IMAGES}")
+    return (number - 1) // IMAGES_PER_CLASS
+
+
+def label_images(numbers: list[int]) -> dict[int, int]:
+    """Map each image number to its class index."""
+    return {n: label_of(n) for n in numbers}
+
+
+# --------------------------------------------------------------------------- split
+
+
+def seeded_split(labels: dict[int, int], sizes: tuple[int, int, int], seed: int) -> dict[int, str]:
+    """A stratified random split: ``sizes`` images per class for train, validation, test.
+
+    Each class is shuffled with its own generator seeded from ``(seed, class)``,
+    so the same seed always gives the same split, and an image missing from one
+    class does not change the others. When a class has fewer images than
+    ``sum(sizes)``, its training share shrinks; extra images are left unused.
+    """
+    n_train, n_val, n_test = sizes
+    out: dict[int, str] = {}
+    by_class: dict[int, list[int]] = {}
+    for n, c in sorted(labels.items()):
+        by_class.setdefault(c, []).append(n)
+    for c, numbers in sorted(by_class.items()):
+        order = np.random.default_rng([seed, c]).permutation(numbers).tolist()
+        val, test = order[:n_val], order[n_val:n_val + n_test]
+        train = order[n_val + n_test:n_val + n_test + n_train]
+        for name, part in (("train", train), ("validation", val), ("test", test)):
+            out.update({int(n): name for n in part})
+    return out
+
+
+def download_official_splits(cfg: Config) -> Path:
+    """Download (or reuse) ``datasplits.mat`` and return its path."""
+    from keras.utils import get_file
+
+    md5 = cfg.splits_md5
+    (cfg.work_dir / "downloads").mkdir(parents=True, exist_ok=True)
+    if cfg.synthetic:
+        synthetic.ensure_synthetic_source(cfg.data_dir / "synthetic", seed=0)
+    try:
+        return Path(get_file(fname="datasplits.mat", origin=cfg.splits_url, file_hash=md5,
+                             hash_algorithm="md5", cache_dir=str(cfg.work_dir),
+                             cache_subdir="downloads"))
+    except Exception as exc:
+        (cfg.work_dir / "downloads" / "datasplits.mat").unlink(missing_ok=True)
+        raise FlowersError(
+            f"Could not get the official split file from {cfg.splits_url} ({exc}). "
+            f"Check your connection and run the cell again, or use FLOWERS_SPLIT=seeded."
+        ) from None
+
+
+def official_split(mat_path: Path, which: int, labels: dict[int, int]) -> dict[int, str]:
+    """Split ``which`` (1, 2 or 3) of ``datasplits.mat``: ids in ``trn``/``val``/``tst``.
+
+    Images that are not in ``labels`` (because they did not open) are dropped.
+    """
+    from scipy.io import loadmat
+
+    mat = loadmat(mat_path)
+    out: dict[int, str] = {}
+    for key, name in (("trn", "train"), ("val", "validation"), ("tst", "test")):
+        for n in np.asarray(mat[f"{key}{which}"]).astype(int).ravel():
+            if int(n) in labels:
+                out[int(n)] = name
+    return out
+
+
+def assign_split(cfg: Config, labels: dict[int, int]) -> dict[int, str]:
+    """The split the configuration asks for: ``seeded`` or ``official1..3``."""
+    if cfg.split == "seeded":
+        return seeded_split(labels, cfg.split_sizes, cfg.seed)
+    return official_split(download_official_splits(cfg), int(cfg.split[-1]), labels)
+
+
+def split_dir(cfg: Config) -> Path:
+    """Where the class folders of the current split live."""
+    return cfg.work_dir / "split"
+
+
+def _split_params(cfg: Config, md5: str | None) -> dict[str, object]:
+    return {"archive": cfg.archive_url, "md5": md5, "split": cfg.split,
+            "sizes": list(cfg.split_sizes), "seed": cfg.seed}
+
+
+def write_split(cfg: Config, extracted: Path, assignment: dict[int, str]) -> Path:
+    """Write the split as class folders plus ``manifest.csv``; return the split folder.
+
+    The new split is built next to the old one and swapped in at the end, so
+    a rerun leaves exactly the files of the new split (nothing stale from an
+    earlier split) and an interrupted run leaves the old split intact. Images
+    are hard links where the file system allows, copies otherwise.
+    """
+    target = split_dir(cfg)
+    tmp = target.with_name("split.tmp")
+    _remove(tmp)
+    for name in SPLIT_NAMES:
+        for label in range(len(SPECIES)):
+            (tmp / name / class_folder(label)).mkdir(parents=True)
+    rows = []
+    for n, part in sorted(assignment.items()):
+        label = label_of(n)
+        src = image_path(extracted, n)
+        dst = tmp / part / class_folder(label) / src.name
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+        rows.append({"file": f"{part}/{class_folder(label)}/{src.name}", "image": n,
+                     "label": label, "species": SPECIES[label], "split": part})
+    with open(tmp / "manifest.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["file", "image", "label", "species", "split"])
+        writer.writeheader()
+        writer.writerows(rows)
+    _remove(target.with_name("split.old"))
+    if target.exists():
+        target.rename(target.with_name("split.old"))
+    tmp.rename(target)
+    _remove(target.with_name("split.old"))
+    return target
+
+
+def read_manifest(folder: Path) -> list[dict[str, str]]:
+    """The rows of a split's ``manifest.csv``."""
+    with open(Path(folder) / "manifest.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def split_counts(assignment: dict[int, str]) -> dict[str, Counter]:
+    """Images per class for each split: ``{"train": Counter({0: 40, ...}), ...}``."""
+    counts: dict[str, Counter] = {name: Counter() for name in SPLIT_NAMES}
+    for n, part in assignment.items():
+        counts[part][label_of(n)] += 1
+    return counts
+
+
+def check_split(assignment: dict[int, str], labels: dict[int, int]) -> None:
+    """Assert that the split is leak-free: every image in exactly one split, only known images.
+
+    A dict already gives each image one split; this also checks that the split
+    uses only labelled (readable) images and that every split is non-empty.
+    """
+    unknown = set(assignment) - set(labels)
+    assert not unknown, f"split uses images that are not labelled: {sorted(unknown)[:5]}"
+    for name in SPLIT_NAMES:
+        assert any(p == name for p in assignment.values()), f"the {name} split is empty"
+
+
+@dataclass(frozen=True)
+class PreparedSplit:
+    """What :func:`prepare_split` did, for the lesson to show."""
+
+    folder: Path
+    assignment: dict[int, str]
+    bad_images: list[tuple[str, str]]
+
+
+def prepare_split(cfg: Config, verbose: bool = True) -> PreparedSplit:
+    """Download, check, label, split and write: lesson 01 in one call."""
+    extracted = download_archive(cfg, verbose=verbose)
+    checked = check_images(extracted)
+    for name, reason in checked.bad:
+        print(f"Left out {name}: it does not open ({reason}).")
+    labels = label_images(checked.good)
+    assignment = assign_split(cfg, labels)
+    check_split(assignment, labels)
+    folder = write_split(cfg, extracted, assignment)
+    md5 = (extracted / ".complete").read_text().split()[-1]
+    (folder / "split.json").write_text(json.dumps(_split_params(cfg, None if md5 == "None" else md5)))
+    return PreparedSplit(folder, assignment, checked.bad)
+
+
+def ensure_split(cfg: Config, verbose: bool = True) -> Path:
+    """The split folder for ``cfg``, preparing it first when it is missing or different.
+
+    Later lessons call this, so each runs on its own: a split made by lesson 01
+    with the same settings is reused as it is.
+    """
+    folder = split_dir(cfg)
+    info = folder / "split.json"
+    if info.exists():
+        saved = json.loads(info.read_text())
+        wanted = _split_params(cfg, saved.get("md5"))
+        if saved == wanted:
+            return folder
+        if verbose:
+            print("The split on disk was made with other settings; preparing it again.")
+    elif verbose:
+        print("No split yet (lesson 01 makes it); preparing it now.")
+    return prepare_split(cfg, verbose=verbose).folder

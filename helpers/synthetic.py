@@ -1,0 +1,202 @@
+"""A synthetic stand-in for ``17flowers.tgz``, for the offline smoke profile and the tests.
+
+The archive has the official layout: ``jpg/image_0001.jpg`` ... ``jpg/image_1360.jpg``
+and ``jpg/files.txt``, 80 consecutive images per class in the official species
+order. Each class is a procedurally drawn flower with its own petal count,
+petal colour, centre colour and petal shape; within a class the position,
+size, rotation, background and exact colours vary. A small network can learn
+it, which lets the tests check that training really works.
+
+Everything is drawn from one seed, and the archive is written byte for byte
+the same each time (fixed tar and gzip timestamps), so its md5 is stable for a
+given Pillow version. The smoke profile then "downloads" it over ``file://``
+with the same code that downloads the real archive.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import math
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+N_CLASSES = 17
+IMAGES_PER_CLASS = 80
+N_IMAGES = N_CLASSES * IMAGES_PER_CLASS
+
+
+@dataclass(frozen=True)
+class FlowerStyle:
+    """What makes one synthetic species look like itself."""
+
+    petals: int
+    petal_rgb: tuple[int, int, int]
+    centre_rgb: tuple[int, int, int]
+    #: Petal length / width; large values give thin, star-like petals.
+    slenderness: float
+
+
+#: One style per class, in the official species order. Colours loosely follow
+#: the real flowers (daffodils yellow, bluebells blue...), but what matters is
+#: that every pair of classes differs in colour, petal count or shape.
+STYLES: tuple[FlowerStyle, ...] = (
+    FlowerStyle(6, (250, 220, 40), (240, 140, 20), 1.6),    # Daffodil
+    FlowerStyle(3, (245, 245, 245), (120, 200, 90), 1.8),   # Snowdrop
+    FlowerStyle(5, (235, 250, 225), (250, 250, 180), 1.1),  # Lily of the Valley
+    FlowerStyle(6, (70, 90, 220), (40, 40, 120), 2.2),      # Bluebell
+    FlowerStyle(6, (170, 90, 220), (250, 170, 20), 1.5),    # Crocus
+    FlowerStyle(3, (110, 60, 200), (250, 230, 60), 2.4),    # Iris
+    FlowerStyle(6, (250, 110, 20), (120, 30, 20), 2.6),     # Tigerlily
+    FlowerStyle(4, (230, 30, 50), (40, 20, 20), 1.2),       # Tulip
+    FlowerStyle(6, (140, 40, 90), (230, 230, 230), 1.3),    # Fritillary
+    FlowerStyle(16, (255, 200, 0), (90, 50, 20), 2.8),      # Sunflower
+    FlowerStyle(14, (250, 250, 250), (250, 200, 0), 3.0),   # Daisy
+    FlowerStyle(22, (250, 180, 30), (250, 120, 0), 4.0),    # Colts' Foot
+    FlowerStyle(28, (240, 230, 40), (210, 200, 30), 3.5),   # Dandelion
+    FlowerStyle(5, (250, 240, 130), (230, 120, 30), 1.0),   # Cowslip
+    FlowerStyle(5, (255, 230, 0), (200, 170, 0), 0.9),      # Buttercup
+    FlowerStyle(8, (240, 120, 190), (60, 40, 80), 1.7),     # Windflower
+    FlowerStyle(5, (120, 20, 160), (255, 235, 0), 0.8),     # Pansy
+)
+
+
+def label_of(image_number: int) -> int:
+    """The class index of ``image_<number>.jpg``: 80 consecutive images per class."""
+    return (image_number - 1) // IMAGES_PER_CLASS
+
+
+def draw_flower(style: FlowerStyle, rng: np.random.Generator, short_side: int) -> Image.Image:
+    """Draw one photo-like RGB image of a flower in ``style``, with random variation."""
+    aspect = rng.uniform(1.0, 1.6)
+    w, h = short_side, int(round(short_side * aspect))
+    if rng.random() < 0.5:
+        w, h = h, w
+    # A leafy or earthy background with a vertical gradient.
+    base = np.array([rng.uniform(30, 110), rng.uniform(70, 150), rng.uniform(20, 80)])
+    top = base + rng.uniform(-30, 30, size=3)
+    ramp = np.linspace(0.0, 1.0, h)[:, None, None]
+    bg = (top * (1 - ramp) + base * ramp) * np.ones((h, w, 3))
+    bg += rng.normal(0, 8, size=(h, w, 3))
+    img = Image.fromarray(np.clip(bg, 0, 255).astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(img)
+
+    cx = rng.uniform(0.35, 0.65) * w
+    cy = rng.uniform(0.35, 0.65) * h
+    radius = rng.uniform(0.25, 0.4) * min(w, h)
+    # A stem, pointing roughly down.
+    draw.line([(cx, cy), (cx + rng.uniform(-0.2, 0.2) * w, h)], fill=(40, 110, 40),
+              width=max(2, int(radius * 0.08)))
+
+    jitter = lambda rgb: tuple(int(np.clip(c + rng.normal(0, 12), 0, 255)) for c in rgb)  # noqa: E731
+    petal_rgb, centre_rgb = jitter(style.petal_rgb), jitter(style.centre_rgb)
+    petal_len = radius
+    petal_w = max(2.0, 2 * math.pi * radius * 0.5 / style.petals / style.slenderness * 1.6)
+    turn = rng.uniform(0, 2 * math.pi)
+    for k in range(style.petals):
+        a = turn + 2 * math.pi * k / style.petals
+        # Each petal is a polygon: base at the centre, widest in the middle, tip at petal_len.
+        pts = []
+        for t, half in ((0.0, 0.0), (0.45, 0.5), (0.8, 0.4), (1.0, 0.0), (0.8, -0.4), (0.45, -0.5)):
+            px = cx + math.cos(a) * t * petal_len - math.sin(a) * half * petal_w
+            py = cy + math.sin(a) * t * petal_len + math.cos(a) * half * petal_w
+            pts.append((px, py))
+        draw.polygon(pts, fill=petal_rgb, outline=tuple(max(0, c - 40) for c in petal_rgb))
+    centre = radius * 0.28
+    draw.ellipse([cx - centre, cy - centre, cx + centre, cy + centre], fill=centre_rgb)
+    return img.filter(ImageFilter.GaussianBlur(radius=short_side / 400))
+
+
+def generate_images(seed: int = 0, short_side: int = 128) -> list[tuple[str, bytes]]:
+    """All 1,360 images as ``(name, jpeg_bytes)`` pairs, in archive order."""
+    out = []
+    for n in range(1, N_IMAGES + 1):
+        rng = np.random.default_rng([seed, n])
+        img = draw_flower(STYLES[label_of(n)], rng, short_side)
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG", quality=90)
+        out.append((f"image_{n:04d}.jpg", buf.getvalue()))
+    return out
+
+
+def _tar_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = len(data), 1_200_000_000, 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def write_archive(path: Path, seed: int = 0, short_side: int = 128) -> str:
+    """Write the synthetic ``17flowers.tgz`` to ``path`` and return its md5.
+
+    The file is written to a temporary name first and then renamed, so an
+    interrupted run never leaves a half-written archive behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images = generate_images(seed, short_side)
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+        with tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            for name, data in images:
+                _tar_member(tar, f"jpg/{name}", data)
+            names = "".join(f"{name}\n" for name, _ in images).encode()
+            _tar_member(tar, "jpg/files.txt", names)
+    tmp.replace(path)
+    return md5_of(path)
+
+
+def write_datasplits(path: Path, seed: int = 0) -> None:
+    """Write a synthetic ``datasplits.mat`` with the official file's structure.
+
+    Like the real one it holds ``trn1..3`` (680 ids), ``val1..3`` and
+    ``tst1..3`` (340 ids each): 1-based image numbers, 40/20/20 per class.
+    """
+    from scipy.io import savemat
+
+    mats: dict[str, np.ndarray] = {}
+    for k in (1, 2, 3):
+        rng = np.random.default_rng([seed, 1000 + k])
+        parts: dict[str, list[int]] = {"trn": [], "val": [], "tst": []}
+        for c in range(N_CLASSES):
+            ids = rng.permutation(np.arange(c * IMAGES_PER_CLASS, (c + 1) * IMAGES_PER_CLASS) + 1)
+            parts["trn"] += ids[:40].tolist()
+            parts["val"] += ids[40:60].tolist()
+            parts["tst"] += ids[60:].tolist()
+        for key, ids in parts.items():
+            mats[f"{key}{k}"] = np.asarray(sorted(ids), dtype=np.float64)[None, :]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as f:
+        savemat(f, mats)
+    tmp.replace(path)
+
+
+def md5_of(path: Path) -> str:
+    """The md5 hex digest of a file."""
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def ensure_synthetic_source(folder: Path, seed: int = 0, short_side: int = 128) -> str:
+    """Make sure ``folder`` holds the synthetic archive and split file; return the archive's md5.
+
+    Generation happens once; the md5 is kept next to the archive in
+    ``17flowers.tgz.md5`` so later runs check against it.
+    """
+    folder = Path(folder)
+    archive, md5_file, splits = folder / "17flowers.tgz", folder / "17flowers.tgz.md5", folder / "datasplits.mat"
+    if not (archive.exists() and md5_file.exists() and md5_file.read_text().strip() == md5_of(archive)):
+        md5 = write_archive(archive, seed, short_side)
+        md5_file.write_text(md5 + "\n")
+    if not splits.exists():
+        write_datasplits(splits, seed)
+    return md5_file.read_text().strip()
