@@ -398,3 +398,16 @@ def ensure_split(cfg: Config, verbose: bool = True) -> Path:
     elif verbose:
         print("No split yet (lesson 01 makes it); preparing it now.")
     return prepare_split(cfg, verbose=verbose).folder
+
+
+def counts_table(assignment: dict[int, str]) -> str:
+    """A text table of images per species in each split, with totals."""
+    counts = split_counts(assignment)
+    width = max(len(s) for s in SPECIES)
+    lines = [f"{'species':<{width}}  {'train':>5}  {'validation':>10}  {'test':>4}"]
+    for label, name in enumerate(SPECIES):
+        row = [counts[part][label] for part in SPLIT_NAMES]
+        lines.append(f"{name:<{width}}  {row[0]:>5}  {row[1]:>10}  {row[2]:>4}")
+    totals = [sum(counts[part].values()) for part in SPLIT_NAMES]
+    lines.append(f"{'total':<{width}}  {totals[0]:>5}  {totals[1]:>10}  {totals[2]:>4}")
+    return "\n".join(lines)

@@ -1,0 +1,39 @@
+# flowers-transfer: the two commands are `make tutorial` and `make test`.
+# Both create .venv and install the pinned dependencies first.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+# TensorFlow's C++ INFO lines ("oneDNN custom operations are on", ...) are noise here.
+export TF_CPP_MIN_LOG_LEVEL ?= 1
+
+.PHONY: help venv test tutorial checked-outputs clean
+
+help:
+	@echo "make tutorial         run every lesson (profile: FLOWERS_PROFILE, default full) into build/"
+	@echo "make test             unit tests + every notebook under nbval, smoke profile, offline"
+	@echo "make checked-outputs  re-execute the lessons (smoke) and store the checked outputs"
+	@echo "make clean            remove build/ (data/ is kept: delete it yourself to re-download)"
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (found %s)." % sys.version.split()[0])'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	FLOWERS_PROFILE=smoke $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+
+tutorial: $(STAMP)
+	$(PY) tools/run_lessons.py
+
+checked-outputs: $(STAMP)
+	FLOWERS_PROFILE=smoke $(PY) tools/nbtool.py regen notebooks/*.ipynb
+
+clean:
+	rm -rf build

@@ -1,0 +1,162 @@
+"""The setup cell every lesson starts with.
+
+:func:`setup` builds the lesson's :class:`~helpers.config.Config`, seeds the
+random number generators, and prints what a learner (or an instructor reading
+a learner's notebook) needs to know first: versions, profile, seed, and
+whether a GPU is there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import re
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+
+from helpers.config import Config, load_config
+
+#: Versions the course is tested with: ``(lowest, first unsupported)``.
+SUPPORTED: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    "Python": ((3, 11), (3, 14)),
+    "TensorFlow": ((2, 16), (2, 22)),
+    "Keras": ((3, 0), (4, 0)),
+}
+
+#: Warnings that are known to be harmless in this course, matched by message.
+HARMLESS_WARNINGS: tuple[str, ...] = (
+    # TensorFlow's ImageDataGenerator iterators predate Keras 3's PyDataset checks.
+    r"Your `PyDataset` class should call `super\(\).__init__",
+)
+
+
+#: Lines TensorFlow's C++ core writes to stderr on every start, matched by message.
+#: They describe this machine (no CUDA driver, CPU instructions), not a problem.
+HARMLESS_TF_LOG_LINES: tuple[str, ...] = (
+    r"All log messages before absl::InitializeLog\(\) is called",
+    r"oneDNN custom operations are on",
+    r"Could not find cuda drivers on your machine",
+    r"failed call to cuInit",
+    r"This TensorFlow binary is optimized to use available CPU instructions",
+    r"To enable the following instructions: .* rebuild TensorFlow",
+    r"Unable to register cu(DNN|FFT|BLAS) factory",
+    r"computation placer already registered",
+)
+
+
+@contextlib.contextmanager
+def filtered_native_stderr(patterns: tuple[str, ...] = HARMLESS_TF_LOG_LINES) -> Iterator[None]:
+    """Hide TensorFlow's known-harmless C++ start-up lines; pass every other line through.
+
+    TensorFlow's C++ core writes straight to file descriptor 2, below Python's
+    ``warnings``, so Python filters cannot reach it. This captures that
+    descriptor while the block runs and re-emits the lines that match none of
+    ``patterns``.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode(errors="replace")
+            keep = [line for line in text.splitlines()
+                    if line.strip() and not any(re.search(p, line) for p in patterns)]
+            if keep:
+                print("\n".join(keep), file=sys.stderr)
+
+
+def import_tensorflow():  # noqa: ANN201 - returns the module
+    """Import TensorFlow (and Keras) without its known-harmless start-up noise."""
+    with filtered_native_stderr():
+        import keras  # noqa: F401
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")  # the CUDA probe logs here on GPU-less machines
+    return tf
+
+
+def _as_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def check_versions(versions: dict[str, str]) -> list[str]:
+    """Return one readable problem per package whose version is outside :data:`SUPPORTED`."""
+    problems = []
+    for name, version in versions.items():
+        if name not in SUPPORTED:
+            continue
+        low, high = SUPPORTED[name]
+        v = _as_tuple(version)
+        if not low <= v[: len(low)] < high:
+            problems.append(
+                f"{name} {version} is outside the range this course is tested with "
+                f"(>= {'.'.join(map(str, low))}, < {'.'.join(map(str, high))}). "
+                f"Lessons may fail: install the pinned versions with `make venv` "
+                f"(or `pip install -r requirements.txt`)."
+            )
+    return problems
+
+
+def installed_versions() -> dict[str, str]:
+    """Python, TensorFlow and Keras versions of this kernel."""
+    import keras
+    import tensorflow as tf
+
+    return {"Python": platform.python_version(), "TensorFlow": tf.__version__,
+            "Keras": keras.__version__}
+
+
+def gpu_advice(n_gpus: int, cfg: Config) -> str:
+    """One line about the accelerator, with advice when there is none."""
+    if n_gpus:
+        return f"GPU: {n_gpus} found. Training will use it."
+    if cfg.profile == "smoke":
+        return "GPU: none found. That is fine for the smoke profile, which is sized for a CPU."
+    return ("GPU: none found. The full profile trains on the CPU: at 299 px a 2-core laptop "
+            "manages roughly 30 images/s, so expect tens of minutes for lessons 05-06. "
+            "For a quick look, run with FLOWERS_PROFILE=smoke; lesson 08 shows faster "
+            "ways to train on a CPU.")
+
+
+def setup(**overrides: object) -> Config:
+    """Build the configuration, seed everything, and print the lesson's starting facts.
+
+    Args:
+        **overrides: The lesson's ``parameters`` (``None`` = keep the environment's value).
+
+    Returns:
+        The :class:`Config` the rest of the lesson uses.
+    """
+    tf = import_tensorflow()
+    import keras
+
+    for message in HARMLESS_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
+    cfg = load_config(**overrides)
+    keras.utils.set_random_seed(cfg.seed)
+
+    versions = installed_versions()
+    print("  ".join(f"{k} {v}" for k, v in versions.items()))
+    for problem in check_versions(versions):
+        warnings.warn(problem, stacklevel=2)
+    print(f"Profile: {cfg.profile}   seed: {cfg.seed}")
+    print(gpu_advice(len(tf.config.list_physical_devices("GPU")), cfg))
+    print()
+    print(cfg.describe())
+    sys.stdout.flush()
+    return cfg

@@ -1,0 +1,59 @@
+"""Policy checks on the committed lessons (nbval itself runs them; see the Makefile)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import nbtool  # noqa: E402
+
+LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_lessons_exist_and_are_numbered_in_order() -> None:
+    assert LESSONS, "no lessons found"
+    numbers = [int(p.name[:2]) for p in LESSONS]
+    assert numbers == list(range(1, len(LESSONS) + 1))
+    assert LESSONS[0].name == "01_labelling_the_data.ipynb"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_outputs_are_stored_only_for_checked_cells(path: Path) -> None:
+    assert nbtool.problems(nbformat.read(path, as_version=4), path.name) == []
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_lesson_has_a_parameters_cell_before_the_setup_cell(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", []), "the first code cell must be tagged 'parameters'"
+    assert "profile = None" in code[0].source
+    assert "setup(" in code[1].source, "the second code cell must be the shared setup cell"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_lesson_opens_with_objectives_and_ends_with_summary_and_exercises(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    assert nb.cells[0].cell_type == "markdown" and "You will learn" in nb.cells[0].source
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "## Summary" in text and "## Exercises" in text
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_policy_check_catches_a_stray_output() -> None:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    assert nbtool.problems(nb, "x") == ["x: cell 0 stores outputs but is not a checked cell"]
+    assert nbtool.problems(nbtool.strip(nb), "x") == []
+
+
+def test_strip_keeps_checked_outputs() -> None:
+    cell = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(1)")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    nb = nbtool.strip(nbformat.v4.new_notebook(cells=[cell]))
+    assert nb.cells[0].outputs[0]["text"] == "1\n"

@@ -1,0 +1,80 @@
+"""Run the lessons in order, like a learner would, and keep everything under build/.
+
+For each notebook in notebooks/ (or the ones named on the command line):
+  build/executed/<lesson>.ipynb   the executed notebook (papermill)
+  build/html/<lesson>.html        an HTML rendering of it (nbconvert)
+and build/results.json gets each lesson's wall time next to what the lessons
+themselves record there.
+
+A lesson that stops with a FlowersError (no network, missing archive, ...)
+stops the run with that one message, not a traceback.
+
+Extra papermill parameters can be passed as NAME=VALUE, e.g.
+    python tools/run_lessons.py notebooks/01_labelling_the_data.ipynb seed=7
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _parse(argv: list[str]) -> tuple[list[Path], dict[str, object]]:
+    notebooks, params = [], {}
+    for arg in argv:
+        if "=" in arg and not arg.endswith(".ipynb"):
+            key, value = arg.split("=", 1)
+            params[key] = int(value) if value.lstrip("-").isdigit() else value
+        else:
+            notebooks.append(Path(arg).resolve())
+    return notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")), params
+
+
+def main(argv: list[str]) -> int:
+    import nbformat
+    import papermill as pm
+    from nbconvert import HTMLExporter
+
+    sys.path.insert(0, str(ROOT))
+    from helpers.config import load_config
+    from helpers.results import update_results
+
+    notebooks, params = _parse(argv)
+    cfg = load_config()
+    out_dir, html_dir = cfg.build_dir / "executed", cfg.build_dir / "html"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html_dir.mkdir(parents=True, exist_ok=True)
+    exporter = HTMLExporter()
+    print(f"Running {len(notebooks)} lesson(s) in the {cfg.profile} profile -> {cfg.build_dir}")
+    total = time.perf_counter()
+    for nb_path in notebooks:
+        executed = out_dir / nb_path.name
+        print(f"  {nb_path.stem} ...", end=" ", flush=True)
+        start = time.perf_counter()
+        try:
+            pm.execute_notebook(str(nb_path), str(executed), parameters=params, cwd=str(nb_path.parent),
+                                kernel_name="python3", progress_bar=False, log_output=False)
+        except pm.PapermillExecutionError as exc:
+            print("stopped.\n")
+            if exc.ename == "FlowersError":
+                print(exc.evalue)
+            else:
+                print(f"{exc.ename}: {exc.evalue}\nThe executed notebook with the full error is {executed}")
+            return 1
+        seconds = time.perf_counter() - start
+        body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
+        (html_dir / f"{nb_path.stem}.html").write_text(body, encoding="utf-8")
+        update_results(cfg, {"lessons": {nb_path.stem: {"seconds": round(seconds, 1)}}})
+        print(f"done in {seconds:.0f} s")
+    print(f"All lessons ran in {time.perf_counter() - total:.0f} s. Results: {cfg.build_dir / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    sys.exit(main(sys.argv[1:]))
