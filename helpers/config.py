@@ -21,6 +21,8 @@ Environment variables (all optional):
     ``seeded`` (default) or ``official1``, ``official2``, ``official3``.
 ``FLOWERS_SEED``
     The random seed (default 42).
+``FLOWERS_BACKBONE``
+    The pretrained network (default ``inception_v3``).
 ``FLOWERS_DATA_DIR``
     Where data lands (default: the ``data/`` folder of this repository).
 ``FLOWERS_BUILD_DIR``
@@ -69,6 +71,8 @@ class Config:
     #: Images per class in train, validation and test.
     split_sizes: tuple[int, int, int]
     seed: int
+    #: A key of ``helpers.models.BACKBONES``.
+    backbone: str
     image_size: int
     batch_size: int
     #: ``"imagenet"`` or ``None`` (random initialisation).
@@ -99,6 +103,7 @@ class Config:
             md5 = "(synthetic archive: its md5 is recorded when it is generated)"
         rows = [
             ("profile", self.profile),
+            ("backbone", self.backbone),
             ("archive", self.archive_url),
             ("archive md5", md5),
             ("split", f"{self.split} {self.split_sizes} per class, seed {self.seed}"),
@@ -120,9 +125,9 @@ def synthetic_archive_url(data_dir: Path) -> str:
 
 
 _PROFILE_DEFAULTS: dict[str, dict[str, object]] = {
-    "full": dict(image_size=299, batch_size=32, weights="imagenet",
+    "full": dict(batch_size=32, weights="imagenet",
                  transfer_epochs=10, finetune_epochs=10, steps_per_epoch=None),
-    "smoke": dict(image_size=75, batch_size=16, weights=None,
+    "smoke": dict(batch_size=16, weights=None,
                   transfer_epochs=1, finetune_epochs=1, steps_per_epoch=2),
 }
 
@@ -178,11 +183,20 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: object) -> Co
         # unless the learner says otherwise with FLOWERS17_MD5.
         md5 = default_md5
 
+    from helpers.models import BACKBONES
+
+    backbone = str(given.pop("backbone", env.get("FLOWERS_BACKBONE") or "inception_v3"))
+    if backbone not in BACKBONES:
+        raise FlowersError(f"FLOWERS_BACKBONE must be one of {sorted(BACKBONES)}, not {backbone!r}.")
+    spec = BACKBONES[backbone]
+
     values: dict[str, object] = dict(_PROFILE_DEFAULTS[profile])
+    # Full: the backbone's own input size; smoke: the smallest it accepts, for speed.
+    values["image_size"] = spec.default_size if profile == "full" else spec.min_size
     values.update(
         profile=profile, data_dir=data_dir, build_dir=build_dir, archive_url=url,
         archive_md5=md5, splits_url=splits_url, splits_md5=splits_md5, split=split,
-        split_sizes=(40, 20, 20), seed=seed,
+        split_sizes=(40, 20, 20), seed=seed, backbone=backbone,
     )
     values.update(given)
     values["split_sizes"] = tuple(int(n) for n in values["split_sizes"])  # type: ignore[union-attr]

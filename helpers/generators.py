@@ -1,0 +1,125 @@
+"""Lesson 02's input pipeline: ``ImageDataGenerator.flow_from_directory``.
+
+In Keras 3, ``ImageDataGenerator`` lives only in
+``tensorflow.keras.preprocessing.image`` (it is a legacy API, kept for code
+like this course's seed tutorial; lesson 08 shows the modern ``tf.data``
+pipeline). Its rotation, shift, shear and zoom need SciPy.
+
+Only the training images are augmented. Validation and test images get the
+same preprocessing and nothing else, so their scores measure the real photos.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from helpers.config import Config
+
+#: The training augmentations, as lesson 02 explains them one by one.
+AUGMENTATION: dict[str, object] = dict(
+    rotation_range=30,        # rotate by up to 30 degrees either way
+    width_shift_range=0.2,    # move sideways by up to 20% of the width
+    height_shift_range=0.2,   # move up or down by up to 20% of the height
+    shear_range=0.2,          # slant (shear angle up to 0.2 radians)
+    zoom_range=0.2,           # zoom in or out by up to 20%
+    horizontal_flip=True,     # mirror left-right half of the time
+)
+
+#: How flow_from_directory resizes photos to the network's input size.
+INTERPOLATION = "bilinear"
+
+
+def preprocess_function(cfg: Config) -> Callable[[np.ndarray], np.ndarray]:
+    """The backbone's ``preprocess_input`` (InceptionV3: pixels 0..255 -> -1..1)."""
+    from helpers.models import backbone_spec
+
+    return backbone_spec(cfg).preprocess
+
+
+def training_datagen(cfg: Config):  # noqa: ANN201 - ImageDataGenerator
+    """An ``ImageDataGenerator`` that preprocesses and augments (training set only)."""
+    from tensorflow.keras.preprocessing.image import ImageDataGenerator
+
+    return ImageDataGenerator(preprocessing_function=preprocess_function(cfg), **AUGMENTATION)
+
+
+def evaluation_datagen(cfg: Config):  # noqa: ANN201 - ImageDataGenerator
+    """An ``ImageDataGenerator`` that only preprocesses (validation and test sets)."""
+    from tensorflow.keras.preprocessing.image import ImageDataGenerator
+
+    return ImageDataGenerator(preprocessing_function=preprocess_function(cfg))
+
+
+@dataclass
+class Generators:
+    """The three ``DirectoryIterator``s of a split."""
+
+    train: object
+    validation: object
+    test: object
+
+    def all(self) -> dict[str, object]:
+        """``{"train": ..., "validation": ..., "test": ...}``."""
+        return {"train": self.train, "validation": self.validation, "test": self.test}
+
+
+def make_generators(cfg: Config, folder: Path, workers: int = 2) -> Generators:
+    """Build the training, validation and test iterators over the split in ``folder``.
+
+    - training: augmented, shuffled (seeded);
+    - validation: preprocessing only, shuffled order does not matter, so not shuffled;
+    - test: preprocessing only, ``shuffle=False`` so predictions line up with ``.classes``.
+
+    ``workers`` threads load batches in parallel while ``model.fit`` trains
+    (Keras 3 reads it from the iterator, not from ``fit``).
+
+    Raises:
+        AssertionError: if the three iterators disagree on ``class_indices``.
+    """
+    size = (cfg.image_size, cfg.image_size)
+    common = dict(target_size=size, batch_size=cfg.batch_size, class_mode="categorical",
+                  interpolation=INTERPOLATION)
+    folder = Path(folder)
+    train = training_datagen(cfg).flow_from_directory(folder / "train", shuffle=True, seed=cfg.seed, **common)
+    validation = evaluation_datagen(cfg).flow_from_directory(folder / "validation", shuffle=False, **common)
+    test = evaluation_datagen(cfg).flow_from_directory(folder / "test", shuffle=False, **common)
+    assert train.class_indices == validation.class_indices == test.class_indices, \
+        "the three generators must number the classes the same way"
+    for it in (train, validation, test):
+        it.workers = workers
+    return Generators(train, validation, test)
+
+
+def steps_for(samples: int, batch_size: int) -> int:
+    """Batches in one pass over ``samples`` images: ``ceil(samples / batch_size)``."""
+    return math.ceil(samples / batch_size)
+
+
+def undo_preprocessing(x: np.ndarray) -> np.ndarray:
+    """Turn an InceptionV3-preprocessed image (-1..1) back into displayable 0..1 colours."""
+    return np.clip((np.asarray(x) + 1.0) / 2.0, 0.0, 1.0)
+
+
+def measure_throughput(iterator, batches: int = 10, workers: int = 1) -> float:  # noqa: ANN001
+    """Images per second that ``iterator`` delivers, loading ``workers`` batches at a time.
+
+    It fetches batches the way ``model.fit`` does with ``iterator.workers``
+    threads. The first batch is fetched before the clock starts (warm-up).
+    """
+    n = len(iterator)
+    iterator[0]
+    indices = [i % n for i in range(1, batches + 1)]
+    start = time.perf_counter()
+    if workers <= 1:
+        images = sum(len(iterator[i][0]) for i in indices)
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            images = sum(len(batch[0]) for batch in pool.map(iterator.__getitem__, indices))
+    return images / (time.perf_counter() - start)

@@ -1,0 +1,161 @@
+"""Lessons 03 and 04: the pretrained base, the new head, and maps of the network.
+
+The base is a ``keras.applications`` network without its ImageNet classifier
+(``include_top=False``). The head is the seed tutorial's:
+``GlobalAveragePooling2D -> Dense(1024, relu) -> Dense(17, softmax)``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from helpers.config import Config
+from helpers.errors import FlowersError
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """What the course needs to know about one ``keras.applications`` network."""
+
+    name: str
+    #: Name of the constructor in ``keras.applications``.
+    constructor: str
+    #: Module in ``keras.applications`` that holds ``preprocess_input``.
+    module: str
+    default_size: int
+    #: The smallest input side the constructor accepts (used by the smoke profile).
+    min_size: int
+    #: Fine-tuning freezes every layer up to and including this one.
+    freeze_through: str
+    #: Names of the blocks shown in the block table.
+    block_pattern: str
+    kwargs: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def preprocess(self) -> Callable[[np.ndarray], np.ndarray]:
+        """The backbone's own ``preprocess_input``."""
+        import keras
+
+        return getattr(keras.applications, self.module).preprocess_input
+
+    def build(self, weights: str | None, input_shape: tuple[int, int, int]):  # noqa: ANN201
+        """Call the constructor with ``include_top=False``."""
+        import keras
+
+        fn = getattr(keras.applications, self.constructor)
+        return fn(include_top=False, weights=weights, input_shape=input_shape, **self.kwargs)
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    "inception_v3": BackboneSpec(
+        name="inception_v3", constructor="InceptionV3", module="inception_v3",
+        default_size=299, min_size=75, freeze_through="mixed8", block_pattern=r"^mixed\d+$"),
+}
+
+
+def backbone_spec(cfg: Config) -> BackboneSpec:
+    """The :class:`BackboneSpec` the configuration names."""
+    return BACKBONES[cfg.backbone]
+
+
+def _keras_cache() -> Path:
+    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
+
+
+def load_base(cfg: Config):  # noqa: ANN201 - keras.Model
+    """The backbone without its top, with ImageNet weights (full) or random ones (smoke).
+
+    Keras downloads the weights once into ``$KERAS_HOME/models/`` (default
+    ``~/.keras/models/``) and reuses them from there.
+
+    Raises:
+        FlowersError: when the weights cannot be downloaded, naming the file
+            that is needed and where to put it.
+    """
+    spec = backbone_spec(cfg)
+    try:
+        return spec.build(cfg.weights, (cfg.image_size, cfg.image_size, 3))
+    except Exception as exc:  # get_file wraps network errors in a bare Exception
+        m = re.search(r"URL fetch failure on (\S+?):? ", str(exc))
+        if not m:
+            raise
+        url = m.group(1)
+        target = _keras_cache() / "models" / url.rsplit("/", 1)[-1]
+        raise FlowersError(
+            f"Could not download the ImageNet weights of {spec.constructor} from {url}.\n"
+            f"What to do next: check your internet connection and run the cell again; or "
+            f"download that file elsewhere and put it at {target} (Keras looks there first; "
+            f"KERAS_HOME moves the folder); or run the course without pretrained weights "
+            f"with FLOWERS_PROFILE=smoke."
+        ) from None
+
+
+def add_head(base, n_classes: int = 17, hidden: int = 1024):  # noqa: ANN001, ANN201
+    """Put the new classifier on ``base`` and return the whole model.
+
+    The model shares its layers with ``base``: ``model.layers[i] is base.layers[i]``,
+    so freezing a layer of ``base`` freezes it in ``model`` too.
+    """
+    from keras import Model, layers
+
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(base.output)
+    x = layers.Dense(hidden, activation="relu", name="fc1024")(x)
+    predictions = layers.Dense(n_classes, activation="softmax", name="predictions", dtype="float32")(x)
+    return Model(inputs=base.input, outputs=predictions, name=f"{base.name}_flowers17")
+
+
+def build_model(cfg: Config, n_classes: int = 17) -> tuple[object, object]:
+    """``(model, base)``: :func:`load_base` plus :func:`add_head`."""
+    base = load_base(cfg)
+    return add_head(base, n_classes), base
+
+
+def parameter_counts(model) -> dict[str, int]:  # noqa: ANN001
+    """Total, trainable and non-trainable parameter counts of ``model``."""
+    trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    frozen = int(sum(np.prod(w.shape) for w in model.non_trainable_weights))
+    return {"total": trainable + frozen, "trainable": trainable, "non_trainable": frozen}
+
+
+def format_counts(counts: dict[str, int]) -> str:
+    """``total / trainable / non-trainable`` with thousands separators, one per line."""
+    return "\n".join(f"{k.replace('_', '-'):<13} {v:>12,}" for k, v in counts.items())
+
+
+@dataclass(frozen=True)
+class Block:
+    """One row of the block table."""
+
+    name: str
+    index: int
+    output_shape: tuple[int | None, ...]
+
+
+def block_table(base, pattern: str = r"^mixed\d+$") -> list[Block]:  # noqa: ANN001
+    """The network's main blocks (InceptionV3: ``mixed0`` ... ``mixed10``) with layer index and shape."""
+    return [Block(layer.name, i, tuple(layer.output.shape))
+            for i, layer in enumerate(base.layers) if re.match(pattern, layer.name)]
+
+
+def layer_index(model, name: str) -> int:  # noqa: ANN001
+    """The index of the layer called ``name`` in ``model.layers``."""
+    for i, layer in enumerate(model.layers):
+        if layer.name == name:
+            return i
+    raise KeyError(name)
+
+
+def architecture(model) -> list[tuple[str, int, dict[str, object]]]:  # noqa: ANN001
+    """Layer class, parameter count and key settings of each layer: to compare two builds."""
+    keys = ("units", "activation", "filters", "kernel_size", "strides", "pool_size")
+    out = []
+    for layer in model.layers:
+        conf = layer.get_config()
+        out.append((type(layer).__name__, layer.count_params(), {k: conf[k] for k in keys if k in conf}))
+    return out
