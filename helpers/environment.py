@@ -75,7 +75,13 @@ def filtered_native_stderr(patterns: tuple[str, ...] = HARMLESS_TF_LOG_LINES) ->
 
 
 def import_tensorflow():  # noqa: ANN201 - returns the module
-    """Import TensorFlow (and Keras) without its known-harmless start-up noise."""
+    """Import TensorFlow (and Keras) without its known-harmless start-up noise.
+
+    Also hides TensorFlow's C++ INFO messages for the rest of the session
+    (``TF_CPP_MIN_LOG_LEVEL=1``, unless you set it yourself); warnings and
+    errors still show.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     with filtered_native_stderr():
         import keras  # noqa: F401
         import tensorflow as tf
