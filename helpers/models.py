@@ -65,7 +65,17 @@ def backbone_spec(cfg: Config) -> BackboneSpec:
 
 
 def _keras_cache() -> Path:
-    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
+    """The folder ``keras.utils.get_file`` really caches in.
+
+    Keras reads ``KERAS_HOME`` once, when it is imported (and falls back to
+    ``/tmp/.keras`` when the home folder is not writable), so ask Keras rather
+    than the environment: a ``KERAS_HOME`` set later does not move its cache.
+    """
+    try:
+        from keras.src.backend.config import keras_home
+    except ImportError:  # pragma: no cover - a Keras without this (private) accessor
+        return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
+    return Path(keras_home())
 
 
 def load_base(cfg: Config):  # noqa: ANN201 - keras.Model

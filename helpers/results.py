@@ -49,3 +49,24 @@ def update_results(cfg: Config, values: dict[str, Any]) -> dict[str, Any]:
     tmp.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
     tmp.replace(path)
     return merged
+
+
+#: What a complete run (lessons 01-07) records, as dotted paths.
+REQUIRED_KEYS: tuple[str, ...] = (
+    "profile", "backbone", "image_size", "test_accuracy",
+    *(f"phases.{phase}.{key}" for phase in ("transfer", "finetune")
+      for key in ("epochs", "seconds", "best_val_accuracy")),
+)
+
+
+def missing_keys(results: dict[str, Any]) -> list[str]:
+    """The entries of :data:`REQUIRED_KEYS` that ``results`` lacks."""
+    missing = []
+    for dotted in REQUIRED_KEYS:
+        node: Any = results
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                missing.append(dotted)
+                break
+            node = node[part]
+    return missing

@@ -1,0 +1,179 @@
+"""Lessons 05 and 06: freezing, compiling, callbacks and the two training phases.
+
+Phase 1, **transfer learning**: the whole base is frozen and only the new head
+trains (Adam, learning rate 1e-3).
+
+Phase 2, **fine-tuning**: the top Inception blocks (after ``mixed8``) train
+too, slowly (SGD, learning rate 1e-4, momentum 0.9). BatchNormalization layers
+stay frozen.
+
+Both phases write, under ``build/models/`` and ``build/logs/``:
+the best model by validation accuracy (``ModelCheckpoint``, ``.keras``) and
+the per-epoch history (``CSVLogger``), so results survive a kernel restart.
+A phase always starts clean: it deletes its own old checkpoint and log first,
+so a rerun never mixes two runs' states.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from helpers.config import Config
+from helpers.errors import FlowersError
+
+PHASES = ("transfer", "finetune")
+
+
+def model_path(cfg: Config, phase: str) -> Path:
+    """The best model of ``phase`` (``transfer``, ``finetune`` or ``final``) for this profile and backbone."""
+    return cfg.build_dir / "models" / f"{phase}_{cfg.profile}_{cfg.backbone}.keras"
+
+
+def log_path(cfg: Config, phase: str) -> Path:
+    """The CSV history of ``phase`` for this profile and backbone."""
+    return cfg.build_dir / "logs" / f"{phase}_{cfg.profile}_{cfg.backbone}.csv"
+
+
+def freeze_base(base) -> None:  # noqa: ANN001
+    """Phase 1: make every layer of the base non-trainable (the seed's ``setup_to_transfer_learning``)."""
+    base.trainable = False
+    for layer in base.layers:
+        layer.trainable = False
+
+
+def unfreeze_top(model, freeze_through: str = "mixed8", keep_batchnorm_frozen: bool = True) -> int:  # noqa: ANN001
+    """Phase 2: freeze ``model.layers[: index(freeze_through) + 1]``, train the rest.
+
+    BatchNormalization layers stay frozen (inference mode, statistics kept)
+    unless ``keep_batchnorm_frozen`` is False. Returns the index of the cut.
+    Remember to compile again afterwards: ``trainable`` only takes effect then.
+    """
+    from helpers.models import layer_index
+
+    cut = layer_index(model, freeze_through)
+    set_trainable_from(model, cut + 1, keep_batchnorm_frozen)
+    return cut
+
+
+def set_trainable_from(model, first_trainable: int, keep_batchnorm_frozen: bool = True) -> None:  # noqa: ANN001
+    """Freeze ``model.layers[:first_trainable]`` and unfreeze the rest (BatchNorm optionally kept frozen)."""
+    from keras import layers
+
+    model.trainable = True
+    for i, layer in enumerate(model.layers):
+        frozen = i < first_trainable or (keep_batchnorm_frozen and isinstance(layer, layers.BatchNormalization))
+        layer.trainable = not frozen
+
+
+def compile_transfer(model, learning_rate: float = 1e-3) -> None:  # noqa: ANN001
+    """Compile for phase 1: Adam, categorical cross-entropy, accuracy."""
+    import keras
+
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+
+
+def compile_finetune(model, learning_rate: float = 1e-4, momentum: float = 0.9) -> None:  # noqa: ANN001
+    """Compile for phase 2: SGD with a low learning rate and momentum."""
+    import keras
+
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+
+
+def make_callbacks(cfg: Config, phase: str, patience: int = 3) -> list[object]:
+    """ModelCheckpoint (best val accuracy), EarlyStopping (restores the best weights), CSVLogger."""
+    import keras
+
+    checkpoint, log = model_path(cfg, phase), log_path(cfg, phase)
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    return [
+        keras.callbacks.ModelCheckpoint(str(checkpoint), monitor="val_accuracy", save_best_only=True),
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, restore_best_weights=True),
+        keras.callbacks.CSVLogger(str(log)),
+    ]
+
+
+def start_clean(cfg: Config, phase: str) -> list[Path]:
+    """Delete ``phase``'s old checkpoint and log; return what was deleted."""
+    gone = [p for p in (model_path(cfg, phase), log_path(cfg, phase)) if p.exists()]
+    for path in gone:
+        path.unlink()
+    return gone
+
+
+@dataclass
+class PhaseResult:
+    """What one call of :func:`fit_phase` did."""
+
+    phase: str
+    history: dict[str, list[float]]
+    initial_epoch: int
+    epochs_run: int
+    seconds: float
+
+    @property
+    def best_val_accuracy(self) -> float:
+        """The best validation accuracy of the phase."""
+        return max(self.history["val_accuracy"])
+
+
+def fit_phase(cfg: Config, model, gens, phase: str, epochs: int, initial_epoch: int = 0,  # noqa: ANN001
+              patience: int = 3, verbose: int | str = "auto") -> PhaseResult:
+    """Train ``model`` for ``epochs`` more epochs, numbered from ``initial_epoch``.
+
+    Validation covers the whole validation set each epoch. ``steps_per_epoch``
+    is the configuration's (``None``: a full pass, ``ceil(samples / batch)``).
+    The phase starts clean (:func:`start_clean`).
+    """
+    start_clean(cfg, phase)
+    start = time.perf_counter()
+    history = model.fit(
+        gens.train, epochs=initial_epoch + epochs, initial_epoch=initial_epoch,
+        steps_per_epoch=cfg.steps_per_epoch, validation_data=gens.validation,
+        callbacks=make_callbacks(cfg, phase, patience), verbose=verbose,
+    )
+    seconds = time.perf_counter() - start
+    return PhaseResult(phase, dict(history.history), initial_epoch, len(history.epoch), seconds)
+
+
+def read_log(cfg: Config, phase: str) -> dict[str, list[float]]:
+    """The CSV history of ``phase`` as ``{"epoch": [...], "accuracy": [...], ...}``.
+
+    Raises:
+        FlowersError: when the phase has not been run yet.
+    """
+    path = log_path(cfg, phase)
+    if not path.exists():
+        lesson = "05" if phase == "transfer" else "06"
+        raise FlowersError(f"No {phase} history at {path}. Run lesson {lesson} first.")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise FlowersError(f"The {phase} history at {path} is empty (interrupted run?). Run that lesson again.")
+    return {key: [float(r[key]) for r in rows] for key in rows[0]}
+
+
+def load_phase_model(cfg: Config, phase: str):  # noqa: ANN201
+    """Load the best model ``phase`` saved, checking it fits the configuration.
+
+    Raises:
+        FlowersError: naming the lesson to run first when the model is missing
+            or was trained for another input size.
+    """
+    import keras
+
+    path = model_path(cfg, phase)
+    lesson = {"transfer": "05", "finetune": "06", "final": "07"}[phase]
+    if not path.exists():
+        raise FlowersError(f"This lesson needs the {phase} model ({path}), which does not exist yet. "
+                           f"Run lesson {lesson} first.")
+    model = keras.models.load_model(path)
+    if tuple(model.input.shape[1:3]) != (cfg.image_size, cfg.image_size):
+        raise FlowersError(f"The saved {phase} model expects {model.input.shape[1]} px images, but this "
+                           f"configuration uses {cfg.image_size} px. Run lesson {lesson} again.")
+    return model

@@ -1,0 +1,87 @@
+"""Single-file prediction handles any image; results.json keeps its schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import evaluation, results
+from helpers.config import load_config
+
+
+@pytest.fixture
+def cfg(tmp_path: Path):  # noqa: ANN201
+    return load_config(env={}, profile="smoke", data_dir=tmp_path / "data", build_dir=tmp_path / "build")
+
+
+def _photo(size: tuple[int, int] = (120, 90)) -> Image.Image:
+    rng = np.random.default_rng(0)
+    return Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8), "RGB")
+
+
+@pytest.mark.parametrize("kind", ["png_alpha", "greyscale", "large_jpeg", "palette_transparent", "cmyk", "tiny"])
+def test_any_image_file_becomes_one_preprocessed_batch(kind: str, tmp_path: Path, cfg) -> None:  # noqa: ANN001
+    photo = _photo()
+    path = tmp_path / f"{kind}.img"
+    if kind == "png_alpha":
+        rgba = photo.convert("RGBA")
+        rgba.putalpha(128)
+        rgba.save(path, format="PNG")
+    elif kind == "greyscale":
+        photo.convert("L").save(path, format="JPEG")
+    elif kind == "large_jpeg":
+        photo.resize((3000, 2000)).save(path, format="JPEG")
+    elif kind == "palette_transparent":
+        pal = photo.convert("P")
+        pal.info["transparency"] = 0
+        pal.save(path, format="PNG", transparency=0)
+    elif kind == "cmyk":
+        photo.convert("CMYK").save(path, format="JPEG")
+    else:
+        photo.resize((7, 5)).save(path, format="PNG")
+    x = evaluation.load_image_for_model(path, cfg)
+    assert x.shape == (1, cfg.image_size, cfg.image_size, 3)
+    assert x.dtype == np.float32
+    assert -1.0 <= x.min() and x.max() <= 1.0
+
+
+def test_transparent_areas_become_white(tmp_path: Path, cfg) -> None:  # noqa: ANN001
+    clear = Image.new("RGBA", (50, 50), (0, 0, 0, 0))
+    clear.save(tmp_path / "clear.png")
+    x = evaluation.load_image_for_model(tmp_path / "clear.png", cfg)
+    assert np.allclose(x, 1.0), "white is +1 after InceptionV3 preprocessing"
+
+
+def test_predict_file_returns_the_top_three_in_order(tmp_path: Path, cfg) -> None:  # noqa: ANN001
+    import keras
+
+    _photo().save(tmp_path / "p.jpg")
+    probs = np.array([[0.1, 0.5, 0.05, 0.35]], dtype="float32")
+    model = keras.Sequential([keras.Input((cfg.image_size, cfg.image_size, 3)),
+                              keras.layers.Lambda(lambda t: keras.ops.zeros((keras.ops.shape(t)[0], 4)) + probs)])
+    top = evaluation.predict_file(model, tmp_path / "p.jpg", cfg, ("a", "b", "c", "d"))
+    assert [name for name, _ in top] == ["b", "d", "a"]
+    assert top[0][1] == pytest.approx(0.5)
+
+
+def test_results_merge_and_schema(cfg) -> None:  # noqa: ANN001
+    results.update_results(cfg, {"backbone": "inception_v3", "image_size": 75,
+                                 "phases": {"transfer": {"epochs": 1, "seconds": 2.0, "best_val_accuracy": 0.1}}})
+    partial = results.read_results(cfg)
+    assert "test_accuracy" in results.missing_keys(partial)
+    assert "phases.finetune.epochs" in results.missing_keys(partial)
+    merged = results.update_results(cfg, {"test_accuracy": 0.5, "phases": {"finetune": {
+        "epochs": 1, "seconds": 3.0, "best_val_accuracy": 0.2}}})
+    assert merged["phases"]["transfer"]["epochs"] == 1, "merging must keep the other phase"
+    assert results.missing_keys(merged) == []
+    assert results.read_results(cfg) == merged
+
+
+def test_results_of_another_profile_are_replaced(cfg) -> None:  # noqa: ANN001
+    results.update_results(cfg, {"test_accuracy": 0.9})
+    full = cfg.replace(profile="full")
+    fresh = results.update_results(full, {"image_size": 299})
+    assert fresh == {"profile": "full", "image_size": 299}

@@ -1,0 +1,208 @@
+"""Training helpers: learning really happens, freezing really freezes, phases restart cleanly."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import data, evaluation, generators, models, training
+from helpers.config import Config, load_config
+
+from conftest import copy_synthetic_source
+
+
+@pytest.fixture(scope="module")
+def split_cfg(tmp_path_factory: pytest.TempPathFactory, synthetic_source: Path) -> tuple[Config, Path]:
+    """A smoke configuration with its split prepared once for the module."""
+    root = tmp_path_factory.mktemp("training")
+    copy_synthetic_source(synthetic_source, root / "data")
+    cfg = load_config(env={}, profile="smoke", data_dir=root / "data", build_dir=root / "build")
+    return cfg, data.ensure_split(cfg, verbose=False)
+
+
+def tiny_backbone(size: int):  # noqa: ANN201
+    """A small convolutional base, documented stand-in for InceptionV3 in the learning test.
+
+    Random-weight InceptionV3 cannot learn 17 classes from 680 images in a CI
+    budget; this base can, so the test checks the *pipeline* (labels, order,
+    shuffling between training and evaluation), not the backbone.
+    """
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((size, size, 3))
+    x = inputs
+    for filters in (16, 32, 64):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = layers.MaxPooling2D()(x)
+    return keras.Model(inputs, x, name="tiny_cnn")
+
+
+@pytest.fixture(scope="module")
+def trained(split_cfg: tuple[Config, Path]):  # noqa: ANN201
+    """The project's generators, head and training helpers on the synthetic set, with the tiny base."""
+    import keras
+
+    cfg, folder = split_cfg
+    cfg = cfg.replace(image_size=64, batch_size=32, steps_per_epoch=None)
+    keras.utils.set_random_seed(cfg.seed)
+    gens = generators.make_generators(cfg, folder)
+    model = models.add_head(tiny_backbone(cfg.image_size))
+    training.compile_transfer(model)
+    start = time.perf_counter()
+    result = training.fit_phase(cfg, model, gens, "transfer", epochs=12, patience=4, verbose=0)
+    return cfg, gens, model, result, time.perf_counter() - start
+
+
+def test_the_pipeline_learns_the_synthetic_set(trained) -> None:  # noqa: ANN001
+    """At least 60% test accuracy (chance: 5.9%) catches label, order and shuffle bugs."""
+    cfg, gens, model, result, seconds = trained
+    _, accuracy = model.evaluate(gens.test, verbose=0)
+    assert accuracy >= 0.60, f"test accuracy {accuracy:.3f} after {result.epochs_run} epochs"
+    assert seconds < 240, f"training took {seconds:.0f} s"
+
+
+def test_fit_phase_logs_checkpoints_and_reports(trained) -> None:  # noqa: ANN001
+    cfg, gens, model, result, _ = trained
+    log = training.read_log(cfg, "transfer")
+    assert len(log["epoch"]) == result.epochs_run
+    assert log["val_accuracy"] == pytest.approx(result.history["val_accuracy"], abs=1e-6)
+    assert training.model_path(cfg, "transfer").exists()
+    assert result.best_val_accuracy == max(result.history["val_accuracy"])
+
+
+def test_confusion_matrix_accuracy_equals_evaluate(trained) -> None:  # noqa: ANN001
+    cfg, gens, model, _, _ = trained
+    _, accuracy = model.evaluate(gens.test, verbose=0)
+    preds = evaluation.predict_generator(model, gens.test)
+    matrix = evaluation.confusion(preds.true, preds.predicted)
+    assert matrix.shape == (17, 17) and matrix.sum() == gens.test.samples
+    assert evaluation.accuracy_from_confusion(matrix) == pytest.approx(accuracy, abs=1e-6)
+    report = evaluation.per_class_report(preds.true, preds.predicted, data.SPECIES)
+    assert all(name in report for name in data.SPECIES)
+
+
+def test_misclassified_lists_only_and_all_mistakes(trained) -> None:  # noqa: ANN001
+    _, gens, model, _, _ = trained
+    preds = evaluation.predict_generator(model, gens.test)
+    wrong = evaluation.misclassified(preds)
+    assert set(wrong) == set(np.flatnonzero(preds.predicted != preds.true))
+    assert all(preds.predicted[i] != preds.true[i] for i in wrong)
+    assert list(preds.confidence[wrong]) == sorted(preds.confidence[wrong], reverse=True)
+
+
+def test_predict_generator_refuses_a_shuffled_iterator(trained) -> None:  # noqa: ANN001
+    _, gens, model, _, _ = trained
+    with pytest.raises(ValueError, match="shuffle=False"):
+        evaluation.predict_generator(model, gens.train)
+
+
+# ----------------------------------------------------------------- freezing (InceptionV3, 75 px)
+
+
+def _snapshot(layers) -> list[list[np.ndarray]]:  # noqa: ANN001
+    return [[np.array(w) for w in layer.get_weights()] for layer in layers]
+
+
+def _changed(before, after) -> bool:  # noqa: ANN001
+    return any(not np.array_equal(a, b) for a, b in zip(before, after))
+
+
+@pytest.fixture(scope="module")
+def inception(split_cfg: tuple[Config, Path]):  # noqa: ANN201
+    cfg, folder = split_cfg
+    model, base = models.build_model(cfg)
+    images, labels = generators.make_generators(cfg, folder).train[0]
+    return cfg, model, base, images, labels
+
+
+def test_transfer_phase_trains_only_the_head(inception) -> None:  # noqa: ANN001
+    cfg, model, base, images, labels = inception
+    training.freeze_base(base)
+    assert models.parameter_counts(model) == {"total": 23_918_385, "trainable": 2_115_601,
+                                              "non_trainable": 21_802_784}
+    training.compile_transfer(model)
+    before = _snapshot(model.layers)
+    model.train_on_batch(images, labels)
+    after = _snapshot(model.layers)
+    n = len(base.layers)
+    frozen_changed = [model.layers[i].name for i in range(n) if _changed(before[i], after[i])]
+    assert frozen_changed == [], "frozen base layers (incl. BatchNorm statistics) must not change"
+    assert _changed(before[n + 1], after[n + 1]) and _changed(before[n + 2], after[n + 2]), "the head must train"
+
+
+def test_finetune_phase_trains_only_above_the_cut_and_never_batchnorm(inception) -> None:  # noqa: ANN001
+    from keras import layers
+
+    cfg, model, base, images, labels = inception
+    cut = training.unfreeze_top(model, "mixed8")
+    assert cut == 248
+    assert models.parameter_counts(model)["trainable"] == 13_223_953
+    training.compile_finetune(model)
+    before = _snapshot(model.layers)
+    model.train_on_batch(images, labels)
+    after = _snapshot(model.layers)
+    for i, layer in enumerate(model.layers):
+        moved = _changed(before[i], after[i])
+        if i <= cut or isinstance(layer, layers.BatchNormalization):
+            assert not moved, f"layer {i} ({layer.name}) must stay frozen"
+    trained_convs = [i for i, layer in enumerate(model.layers)
+                     if i > cut and isinstance(layer, layers.Conv2D) and _changed(before[i], after[i])]
+    assert len(trained_convs) > 10, "the convolutions of mixed9 and mixed10 must train"
+
+
+def test_seed_cut_trains_almost_everything(inception) -> None:  # noqa: ANN001
+    _, model, _, _, _ = inception
+    training.set_trainable_from(model, 18, keep_batchnorm_frozen=False)
+    assert round(models.parameter_counts(model)["trainable"] / 1e6, 1) == 23.7
+    training.unfreeze_top(model, "mixed8")
+    assert round(models.parameter_counts(model)["trainable"] / 1e6, 1) == 13.2
+
+
+# ----------------------------------------------------------------- restarting a phase
+
+
+def test_rerunning_a_phase_restarts_it_cleanly(split_cfg: tuple[Config, Path], tmp_path: Path) -> None:
+    """Lesson 06's promise: a rerun deletes the old checkpoint and log, never appends to them."""
+    import keras
+
+    cfg, folder = split_cfg
+    cfg = cfg.replace(build_dir=tmp_path, image_size=32, batch_size=32, steps_per_epoch=1)
+    gens = generators.make_generators(cfg, folder)
+    model = models.add_head(tiny_backbone(32))
+    training.compile_finetune(model)
+    training.fit_phase(cfg, model, gens, "finetune", epochs=3, initial_epoch=2, verbose=0)
+    assert training.read_log(cfg, "finetune")["epoch"] == [2, 3, 4]
+    first_checkpoint = training.model_path(cfg, "finetune").stat().st_mtime_ns
+
+    # An interrupted run leaves a half-written log behind...
+    training.log_path(cfg, "finetune").write_text("epoch,accuracy\n9,0.5\n")
+    training.fit_phase(cfg, model, gens, "finetune", epochs=2, initial_epoch=2, verbose=0)
+    assert training.read_log(cfg, "finetune")["epoch"] == [2, 3], "old rows must not survive a rerun"
+    assert training.model_path(cfg, "finetune").stat().st_mtime_ns != first_checkpoint
+    assert isinstance(keras.models.load_model(training.model_path(cfg, "finetune")), keras.Model)
+
+
+def test_missing_phase_results_name_the_lesson_to_run(tmp_path: Path) -> None:
+    from helpers.errors import FlowersError
+
+    cfg = load_config(env={}, profile="smoke", data_dir=tmp_path, build_dir=tmp_path)
+    with pytest.raises(FlowersError, match="Run lesson 05 first"):
+        training.load_phase_model(cfg, "transfer")
+    with pytest.raises(FlowersError, match="Run lesson 06 first"):
+        training.read_log(cfg, "finetune")
+
+
+def test_a_model_of_another_size_is_refused(split_cfg: tuple[Config, Path], tmp_path: Path) -> None:
+    from helpers.errors import FlowersError
+
+    cfg, _ = split_cfg
+    cfg = cfg.replace(build_dir=tmp_path)
+    path = training.model_path(cfg, "transfer")
+    path.parent.mkdir(parents=True)
+    models.add_head(tiny_backbone(32)).save(path)
+    with pytest.raises(FlowersError, match="expects 32 px images.*Run lesson 05 again"):
+        training.load_phase_model(cfg, "transfer")
