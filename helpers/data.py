@@ -85,6 +85,17 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def expected_md5(cfg: Config) -> str | None:
+    """The md5 the archive must have: the configured one, or the synthetic archive's own.
+
+    In the smoke profile the project's "server" is a folder on disk; this makes
+    sure it holds the synthetic archive and returns the md5 recorded for it.
+    """
+    if cfg.synthetic:
+        return synthetic.ensure_synthetic_source(cfg.data_dir / "synthetic", seed=0)
+    return cfg.archive_md5
+
+
 def download_archive(cfg: Config, verbose: bool = True) -> Path:
     """Download, verify and extract the archive; return the folder that holds ``jpg/``.
 
@@ -105,10 +116,7 @@ def download_archive(cfg: Config, verbose: bool = True) -> Path:
     archive = downloads / ARCHIVE_NAME
     extracted = downloads / "17flowers_extracted"
     marker = extracted / ".complete"
-    md5 = cfg.archive_md5
-    if cfg.synthetic:
-        # The smoke profile's "server" is a folder on disk: make sure it has the archive.
-        md5 = synthetic.ensure_synthetic_source(cfg.data_dir / "synthetic", seed=0)
+    md5 = expected_md5(cfg)
     if marker.exists() and marker.read_text().strip() == f"{cfg.archive_url} {md5}":
         if verbose:
             print(f"Already downloaded and extracted: {extracted}")
@@ -375,8 +383,7 @@ def prepare_split(cfg: Config, verbose: bool = True) -> PreparedSplit:
     assignment = assign_split(cfg, labels)
     check_split(assignment, labels)
     folder = write_split(cfg, extracted, assignment)
-    md5 = (extracted / ".complete").read_text().split()[-1]
-    (folder / "split.json").write_text(json.dumps(_split_params(cfg, None if md5 == "None" else md5)))
+    (folder / "split.json").write_text(json.dumps(_split_params(cfg, expected_md5(cfg))))
     return PreparedSplit(folder, assignment, checked.bad)
 
 
@@ -390,8 +397,7 @@ def ensure_split(cfg: Config, verbose: bool = True) -> Path:
     info = folder / "split.json"
     if info.exists():
         saved = json.loads(info.read_text())
-        wanted = _split_params(cfg, saved.get("md5"))
-        if saved == wanted:
+        if saved == _split_params(cfg, expected_md5(cfg)):
             return folder
         if verbose:
             print("The split on disk was made with other settings; preparing it again.")

@@ -1,0 +1,173 @@
+"""The configuration object: profiles, environment variables, overrides and validation."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from helpers.config import REPO_ROOT, Config, load_config, synthetic_archive_url
+from helpers.errors import FlowersError
+
+OFFICIAL_URL = "https://www.robots.ox.ac.uk/~vgg/data/flowers/17/17flowers.tgz"
+OFFICIAL_MD5 = "b59a65d8d1a99cd66944d474e1289eab"
+
+
+def test_full_profile_is_the_default_and_uses_the_official_archive(tmp_path: Path) -> None:
+    """With no variables set, the real archive, its md5, 299 px and ImageNet weights."""
+    cfg = load_config(env={}, data_dir=tmp_path / "data", build_dir=tmp_path / "build")
+    assert cfg.profile == "full"
+    assert cfg.archive_url == OFFICIAL_URL
+    assert cfg.archive_md5 == OFFICIAL_MD5
+    assert cfg.image_size == 299
+    assert cfg.weights == "imagenet"
+    assert cfg.split == "seeded" and cfg.seed == 42 and cfg.split_sizes == (40, 20, 20)
+    assert cfg.splits_url.endswith("/17/datasplits.mat") and cfg.splits_md5
+    assert cfg.synthetic is False
+    assert cfg.steps_per_epoch is None
+
+
+def test_default_folders_are_the_repository_data_and_build_folders() -> None:
+    """Without FLOWERS_DATA_DIR/FLOWERS_BUILD_DIR, data lands in the repo's data/ and build/."""
+    cfg = load_config(env={})
+    repo = REPO_ROOT
+    assert cfg.data_dir == repo / "data"
+    assert cfg.build_dir == repo / "build"
+    assert cfg.work_dir == repo / "data" / "full"
+
+
+def test_smoke_profile_is_offline_small_and_synthetic(tmp_path: Path) -> None:
+    """The smoke profile: 75 px, random weights, a file:// URL to the synthetic archive."""
+    cfg = load_config(env={}, profile="smoke", data_dir=tmp_path)
+    assert cfg.image_size == 75
+    assert cfg.weights is None
+    assert cfg.archive_url.startswith("file://")
+    assert cfg.archive_url == (tmp_path.resolve() / "synthetic" / "17flowers.tgz").as_uri()
+    assert cfg.archive_url == synthetic_archive_url(tmp_path)
+    assert cfg.splits_url == (tmp_path.resolve() / "synthetic" / "datasplits.mat").as_uri()
+    assert cfg.archive_md5 is None
+    assert cfg.synthetic is True
+    assert cfg.work_dir == tmp_path.resolve() / "smoke"
+    assert cfg.transfer_epochs == 1 and cfg.finetune_epochs == 1
+
+
+def test_profile_comes_from_flowers_profile(tmp_path: Path) -> None:
+    """FLOWERS_PROFILE=smoke selects the smoke profile."""
+    cfg = load_config(env={"FLOWERS_PROFILE": "smoke", "FLOWERS_DATA_DIR": str(tmp_path)})
+    assert cfg.profile == "smoke" and cfg.synthetic
+
+
+def test_environment_variables_are_read_from_the_given_mapping(tmp_path: Path) -> None:
+    """FLOWERS17_URL, FLOWERS17_MD5, FLOWERS_SPLIT, FLOWERS_SEED, FLOWERS_DATA_DIR, FLOWERS_BUILD_DIR."""
+    env = {
+        "FLOWERS17_URL": "file:///somewhere/my_copy.tgz",
+        "FLOWERS17_MD5": "  ABCDEF0123456789ABCDEF0123456789 ",
+        "FLOWERS_SPLIT": "official2",
+        "FLOWERS_SEED": "7",
+        "FLOWERS_DATA_DIR": str(tmp_path / "d"),
+        "FLOWERS_BUILD_DIR": str(tmp_path / "b"),
+    }
+    cfg = load_config(env=env)
+    assert cfg.archive_url == "file:///somewhere/my_copy.tgz"
+    assert cfg.archive_md5 == "abcdef0123456789abcdef0123456789"
+    assert cfg.split == "official2"
+    assert cfg.seed == 7
+    assert cfg.data_dir == (tmp_path / "d").resolve()
+    assert cfg.build_dir == (tmp_path / "b").resolve()
+    assert cfg.synthetic is False
+
+
+def test_a_custom_url_keeps_the_official_md5_unless_told_otherwise() -> None:
+    """A learner's own copy of the official archive has the same bytes, so the md5 stays."""
+    cfg = load_config(env={"FLOWERS17_URL": "file:///x/17flowers.tgz"})
+    assert cfg.archive_md5 == OFFICIAL_MD5
+
+
+def test_an_empty_md5_variable_turns_the_check_off() -> None:
+    """FLOWERS17_MD5="" means: do not check the archive's md5."""
+    assert load_config(env={"FLOWERS17_MD5": ""}).archive_md5 is None
+    assert load_config(env={"FLOWERS17_MD5": "   "}).archive_md5 is None
+
+
+def test_an_empty_md5_override_turns_the_check_off() -> None:
+    """archive_md5="" as an override also means: do not check."""
+    assert load_config(env={}, archive_md5="").archive_md5 is None
+
+
+def test_a_smoke_profile_with_a_real_url_is_not_synthetic(tmp_path: Path) -> None:
+    """Only the project's own file:// URL counts as synthetic."""
+    cfg = load_config(env={"FLOWERS17_URL": "file:///x/17flowers.tgz"}, profile="smoke", data_dir=tmp_path)
+    assert cfg.synthetic is False
+
+
+def test_overrides_win_over_the_environment(tmp_path: Path) -> None:
+    """Explicit keyword values (a lesson's parameters) beat environment variables."""
+    env = {"FLOWERS_PROFILE": "full", "FLOWERS_SEED": "7", "FLOWERS_SPLIT": "official1",
+           "FLOWERS17_URL": "file:///env.tgz", "FLOWERS17_MD5": "0" * 32,
+           "FLOWERS_DATA_DIR": str(tmp_path / "env")}
+    cfg = load_config(env=env, profile="smoke", seed=3, split="seeded", archive_url="file:///kw.tgz",
+                      archive_md5="1" * 32, data_dir=tmp_path / "kw", image_size=96, batch_size=4,
+                      split_sizes=[30, 10, 10])
+    assert (cfg.profile, cfg.seed, cfg.split) == ("smoke", 3, "seeded")
+    assert cfg.archive_url == "file:///kw.tgz" and cfg.archive_md5 == "1" * 32
+    assert cfg.data_dir == (tmp_path / "kw").resolve()
+    assert cfg.image_size == 96 and cfg.batch_size == 4
+    assert cfg.split_sizes == (30, 10, 10)
+
+
+def test_none_overrides_are_ignored(tmp_path: Path) -> None:
+    """profile=None and friends mean 'whatever the environment says'."""
+    env = {"FLOWERS_PROFILE": "smoke", "FLOWERS_SEED": "5", "FLOWERS_SPLIT": "official3",
+           "FLOWERS_DATA_DIR": str(tmp_path)}
+    cfg = load_config(env=env, profile=None, seed=None, split=None, data_dir=None, archive_md5=None,
+                      image_size=None)
+    assert (cfg.profile, cfg.seed, cfg.split) == ("smoke", 5, "official3")
+    assert cfg.data_dir == tmp_path.resolve()
+    assert cfg.image_size == 75
+
+
+def test_empty_variables_fall_back_to_the_defaults() -> None:
+    """FLOWERS_PROFILE="" etc. behave like unset variables."""
+    cfg = load_config(env={"FLOWERS_PROFILE": "", "FLOWERS_SPLIT": "", "FLOWERS_SEED": "", "FLOWERS17_URL": ""})
+    assert (cfg.profile, cfg.split, cfg.seed, cfg.archive_url) == ("full", "seeded", 42, OFFICIAL_URL)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(env={"FLOWERS_PROFILE": "fast"}), ["FLOWERS_PROFILE", "'fast'", "smoke"]),
+    (dict(env={}, profile="tiny"), ["FLOWERS_PROFILE", "'tiny'", "full"]),
+    (dict(env={"FLOWERS_SPLIT": "official4"}), ["FLOWERS_SPLIT", "'official4'", "seeded"]),
+    (dict(env={}, split="random"), ["FLOWERS_SPLIT", "'random'", "official1"]),
+    (dict(env={"FLOWERS_SEED": "forty-two"}), ["FLOWERS_SEED", "whole number", "forty-two"]),
+    (dict(env={}, seed="1.5"), ["FLOWERS_SEED", "whole number"]),
+    (dict(env={}, colour="red"), ["Unknown configuration field", "colour"]),
+])
+def test_bad_settings_raise_a_readable_flowers_error(kwargs: dict, words: list[str]) -> None:
+    """Unknown profile/split/field or a non-numeric seed: a FlowersError naming the setting."""
+    with pytest.raises(FlowersError) as info:
+        load_config(**kwargs)
+    message = str(info.value)
+    for word in words:
+        assert word in message
+    assert info.value.__cause__ is None
+
+
+def test_config_is_frozen_and_replace_returns_a_changed_copy(tmp_path: Path) -> None:
+    """Fields cannot be assigned; replace() gives a new Config and leaves the old one alone."""
+    cfg = load_config(env={}, profile="smoke", data_dir=tmp_path)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 1  # type: ignore[misc]
+    other = cfg.replace(seed=1, split="official1")
+    assert isinstance(other, Config)
+    assert (other.seed, other.split) == (1, "official1")
+    assert (cfg.seed, cfg.split) == (42, "seeded")
+    assert other.data_dir == cfg.data_dir and other.synthetic
+
+
+def test_describe_lists_the_settings(tmp_path: Path) -> None:
+    """describe() shows profile, archive, split and image size, one setting a line."""
+    text = load_config(env={}, profile="smoke", data_dir=tmp_path, seed=9).describe()
+    assert "profile" in text and "smoke" in text
+    assert "seed 9" in text and "75 x 75" in text
+    assert "synthetic archive" in text
+    assert all(" : " in line for line in text.splitlines())

@@ -1,0 +1,662 @@
+"""Download, check, label and split: helpers.data on the synthetic archive, good input and bad."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import socket
+import tarfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from scipy.io import loadmat
+
+from helpers import data, synthetic
+from helpers.config import Config, load_config
+from helpers.errors import FlowersError
+
+N = 1360
+OFFICIAL_ORDER = (
+    "Daffodil", "Snowdrop", "Lily of the Valley", "Bluebell", "Crocus", "Iris", "Tigerlily",
+    "Tulip", "Fritillary", "Sunflower", "Daisy", "Colts' Foot", "Dandelion", "Cowslip",
+    "Buttercup", "Windflower", "Pansy",
+)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def write_tgz(path: Path, members: list[tuple[tarfile.TarInfo | str, bytes | None]]) -> Path:
+    """Write a .tar.gz: each member is (name or TarInfo, bytes); bytes None for links and folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz", format=tarfile.GNU_FORMAT) as tar:
+        for member, payload in members:
+            info = tarfile.TarInfo(member) if isinstance(member, str) else member
+            if payload is not None:
+                info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload) if payload is not None else None)
+    return path
+
+
+def symlink(name: str, target: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = tarfile.SYMTYPE, target
+    return info
+
+
+def files_under(folder: Path) -> set[str]:
+    """Every regular file under ``folder``, as a POSIX path relative to it (links not followed)."""
+    out = set()
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            out.add((Path(root) / name).relative_to(folder).as_posix())
+    return out
+
+
+def all_paths(folder: Path) -> set[Path]:
+    """Every file, folder and link under ``folder`` (links not followed)."""
+    out = set()
+    for root, dirs, files in os.walk(folder):
+        out.update(Path(root) / name for name in dirs + files)
+    return out
+
+
+def closed_local_port() -> int:
+    """A local TCP port that nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def downloads(cfg: Config) -> Path:
+    return cfg.work_dir / "downloads"
+
+
+def assert_single_readable_message(exc: BaseException) -> None:
+    """Raised ``from None``: the learner sees one message, not a chain of tracebacks."""
+    assert exc.__cause__ is None
+    assert exc.__suppress_context__ or exc.__context__ is None
+
+
+# --------------------------------------------------------------------------- labelling
+
+
+def test_species_are_the_17_official_names_in_the_official_order() -> None:
+    """SPECIES lists the Oxford Flowers17 names in the order of the archive."""
+    assert data.SPECIES == OFFICIAL_ORDER
+    assert data.N_IMAGES == N
+
+
+@pytest.mark.parametrize("number, label", [(1, 0), (80, 0), (81, 1), (160, 1), (161, 2), (800, 9),
+                                           (801, 10), (1281, 16), (1360, 16)])
+def test_label_of_gives_each_block_of_80_images_one_species(number: int, label: int) -> None:
+    """Image n belongs to species (n - 1) // 80."""
+    assert data.label_of(number) == label
+
+
+@pytest.mark.parametrize("number", [0, -1, 1361, 10_000])
+def test_label_of_rejects_numbers_outside_the_archive(number: int) -> None:
+    """Only 1..1360 are image numbers."""
+    with pytest.raises(ValueError, match="outside 1..1360"):
+        data.label_of(number)
+
+
+def test_label_images_maps_every_number() -> None:
+    """label_images labels a list of numbers, 80 per species over the whole archive."""
+    labels = data.label_images(list(range(1, N + 1)))
+    assert Counter(labels.values()) == {c: 80 for c in range(17)}
+    assert labels[1] == 0 and labels[1360] == 16
+
+
+def test_class_folders_sort_in_the_official_order() -> None:
+    """NN_species folders: alphabetical order (what Keras uses) equals the official order."""
+    folders = [data.class_folder(label) for label in range(17)]
+    assert sorted(folders) == folders
+    assert len(set(folders)) == 17
+    assert folders[0] == "00_daffodil"
+    assert folders[2] == "02_lily_of_the_valley"
+    assert folders[11] == "11_colts_foot"
+    assert folders[16] == "16_pansy"
+
+
+def test_species_of_folder_round_trips() -> None:
+    """The species name comes back from every class folder."""
+    assert [data.species_of_folder(data.class_folder(label)) for label in range(17)] == list(OFFICIAL_ORDER)
+
+
+# --------------------------------------------------------------------------- download: good input
+
+
+def test_smoke_download_goes_through_keras_get_file(smoke_cfg: Config, synthetic_md5: str,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The synthetic archive is fetched by keras.utils.get_file over file://, md5 checked: no fake-data path.
+
+    A second call finds the finished extraction (.complete) and does not call get_file again.
+    """
+    calls: list[dict] = []
+    real_get_file = keras.utils.get_file
+
+    def spy(*args: object, **kwargs: object) -> str:
+        calls.append(kwargs)
+        return real_get_file(*args, **kwargs)
+
+    monkeypatch.setattr(keras.utils, "get_file", spy)
+    extracted = data.download_archive(smoke_cfg, verbose=False)
+
+    assert len(calls) == 1
+    assert calls[0]["origin"] == smoke_cfg.archive_url
+    assert str(calls[0]["origin"]).startswith("file://")
+    assert calls[0]["file_hash"] == synthetic_md5
+    assert calls[0]["extract"] is True
+    assert extracted == downloads(smoke_cfg) / "17flowers_extracted"
+    assert synthetic.md5_of(downloads(smoke_cfg) / "17flowers.tgz") == synthetic_md5
+    listed = (extracted / "jpg" / "files.txt").read_text().split()
+    assert len(listed) == N and all((extracted / "jpg" / name).is_file() for name in listed)
+    assert (extracted / ".complete").exists()
+
+    capsys.readouterr()
+    assert data.download_archive(smoke_cfg) == extracted
+    assert len(calls) == 1
+    assert "Already downloaded" in capsys.readouterr().out
+
+
+def test_an_archive_put_in_downloads_by_hand_is_used_without_the_network(
+        tmp_path: Path, synthetic_source: Path, synthetic_md5: str) -> None:
+    """A copy at <work_dir>/downloads/17flowers.tgz with the right md5 is used; the URL is never contacted."""
+    url = f"http://127.0.0.1:{closed_local_port()}/17flowers.tgz"
+    cfg = load_config(env={}, profile="full", data_dir=tmp_path / "data", archive_url=url,
+                      archive_md5=synthetic_md5)
+    downloads(cfg).mkdir(parents=True)
+    shutil.copy(synthetic_source / "17flowers.tgz", downloads(cfg) / "17flowers.tgz")
+    extracted = data.download_archive(cfg, verbose=False)
+    assert len((extracted / "jpg" / "files.txt").read_text().split()) == N
+
+
+# --------------------------------------------------------------------------- download: bad input
+
+
+def test_unreachable_file_url_raises_the_download_message(tmp_path: Path) -> None:
+    """A file:// URL to nothing: one message naming the URL, where to put the archive, and the options."""
+    url = (tmp_path / "nowhere" / "17flowers.tgz").as_uri()
+    cfg = load_config(env={}, profile="full", data_dir=tmp_path / "data", archive_url=url)
+    with pytest.raises(FlowersError) as info:
+        data.download_archive(cfg, verbose=False)
+    message = str(info.value)
+    assert url in message
+    assert str(downloads(cfg) / "17flowers.tgz") in message
+    assert "FLOWERS17_URL" in message
+    assert "FLOWERS_PROFILE=smoke" in message
+    assert_single_readable_message(info.value)
+    assert not (downloads(cfg) / "17flowers.tgz").exists()
+
+
+def test_closed_http_port_fails_fast_with_the_download_message(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """http:// to a local port nobody listens on: a fast FlowersError, no real network involved."""
+    for name in ("no_proxy", "NO_PROXY"):  # never route the local URL through a proxy
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+    url = f"http://127.0.0.1:{closed_local_port()}/17flowers.tgz"
+    cfg = load_config(env={}, profile="full", data_dir=tmp_path / "data", archive_url=url)
+    start = time.monotonic()
+    with pytest.raises(FlowersError) as info:
+        data.download_archive(cfg, verbose=False)
+    assert time.monotonic() - start < 10
+    message = str(info.value)
+    assert url in message
+    assert str(downloads(cfg) / "17flowers.tgz") in message
+    assert "FLOWERS17_URL" in message and "FLOWERS_PROFILE=smoke" in message
+    assert "Traceback" not in message
+    assert_single_readable_message(info.value)
+    assert not (downloads(cfg) / "17flowers.tgz").exists()
+
+
+def test_corrupt_archive_is_deleted_and_the_next_run_downloads_again(
+        smoke_cfg: Config, tmp_path: Path, synthetic_source: Path, synthetic_md5: str) -> None:
+    """Flipped bytes fail the md5 check; the bad file goes, and once the source is fixed a rerun works."""
+    good = (synthetic_source / "17flowers.tgz").read_bytes()
+    bad = bytearray(good)
+    bad[len(bad) // 2] ^= 0xFF
+    served = tmp_path / "server" / "17flowers.tgz"
+    served.parent.mkdir()
+    served.write_bytes(bytes(bad))
+    cfg = smoke_cfg.replace(archive_url=served.as_uri(), archive_md5=synthetic_md5)
+
+    with pytest.raises(FlowersError) as info:
+        data.download_archive(cfg, verbose=False)
+    message = str(info.value)
+    assert "corrupt" in message and synthetic_md5 in message and served.as_uri() in message
+    assert "deleted" in message and "FLOWERS17_MD5" in message
+    assert_single_readable_message(info.value)
+    assert not (downloads(cfg) / "17flowers.tgz").exists()
+    assert not (downloads(cfg) / "17flowers_extracted").exists()
+
+    served.write_bytes(good)
+    extracted = data.download_archive(cfg, verbose=False)
+    assert synthetic.md5_of(downloads(cfg) / "17flowers.tgz") == synthetic_md5
+    assert len((extracted / "jpg" / "files.txt").read_text().split()) == N
+
+
+@pytest.mark.parametrize("how", ["override", "env"])
+def test_truncated_archive_without_md5_check_is_deleted_with_its_partial_extraction(
+        tmp_path: Path, synthetic_source: Path, how: str) -> None:
+    """md5 check off (FLOWERS17_MD5="" or archive_md5=""): a truncated archive still fails cleanly."""
+    served = tmp_path / "server" / "17flowers.tgz"
+    served.parent.mkdir()
+    good = (synthetic_source / "17flowers.tgz").read_bytes()
+    served.write_bytes(good[: len(good) // 2])
+    if how == "env":
+        cfg = load_config(env={"FLOWERS17_MD5": ""}, profile="full", data_dir=tmp_path / "data",
+                          archive_url=served.as_uri())
+    else:
+        cfg = load_config(env={}, profile="full", data_dir=tmp_path / "data", archive_url=served.as_uri(),
+                          archive_md5="")
+    assert cfg.archive_md5 is None
+
+    with pytest.raises(FlowersError) as info:
+        data.download_archive(cfg, verbose=False)
+    message = str(info.value)
+    assert served.as_uri() in message and "truncated or corrupt" in message and "deleted" in message
+    assert_single_readable_message(info.value)
+    assert not (downloads(cfg) / "17flowers.tgz").exists()
+    assert not (downloads(cfg) / "17flowers_extracted").exists()
+
+
+@pytest.mark.filterwarnings("ignore:Could not extract archive")
+def test_a_file_that_is_not_an_archive_is_rejected(tmp_path: Path) -> None:
+    """An HTML page saved as 17flowers.tgz: FlowersError, and the file is deleted."""
+    served = tmp_path / "server" / "17flowers.tgz"
+    served.parent.mkdir()
+    served.write_text("<!DOCTYPE html><html><body><h1>404 Not Found</h1></body></html>\n")
+    cfg = load_config(env={}, profile="full", data_dir=tmp_path / "data", archive_url=served.as_uri(),
+                      archive_md5="")
+    with pytest.raises(FlowersError) as info:
+        data.download_archive(cfg, verbose=False)
+    message = str(info.value)
+    assert "not the Flowers17 archive" in message and "FLOWERS17_URL" in message
+    assert served.as_uri() in message
+    assert not (downloads(cfg) / "17flowers.tgz").exists()
+    assert not (downloads(cfg) / "17flowers_extracted").exists()
+
+
+@pytest.mark.filterwarnings("ignore:Skipping invalid path")
+def test_archive_members_cannot_escape_the_extraction_folder(
+        tmp_path: Path, synthetic_images: dict[str, bytes]) -> None:
+    """../ paths, absolute paths and symlinks out of the folder write nothing outside it."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    cfg = load_config(env={}, profile="full", data_dir=tmp_path / "data", archive_md5="",
+                      archive_url=(tmp_path / "server" / "17flowers.tgz").as_uri())
+    extracted = downloads(cfg) / "17flowers_extracted"
+    escapes = {
+        "../evil.txt": downloads(cfg) / "evil.txt",
+        "../../../escaped.txt": cfg.data_dir / "escaped.txt",
+        str(outside / "abs_evil.txt"): outside / "abs_evil.txt",
+        "jpg/abs_link/through_abs_link.txt": outside / "through_abs_link.txt",
+        "jpg/rel_link/through_rel_link.txt": outside / "through_rel_link.txt",
+    }
+    rel_to_outside = os.path.relpath(outside, extracted / "jpg")
+    members: list[tuple[tarfile.TarInfo | str, bytes | None]] = [
+        ("jpg/image_0001.jpg", synthetic_images["jpg/image_0001.jpg"]),
+        ("jpg/files.txt", b"image_0001.jpg\n"),
+        ("../evil.txt", b"pwned"),
+        ("../../../escaped.txt", b"pwned"),
+        (str(outside / "abs_evil.txt"), b"pwned"),
+        (symlink("jpg/abs_link", str(outside)), None),
+        ("jpg/abs_link/through_abs_link.txt", b"pwned"),
+        (symlink("jpg/rel_link", rel_to_outside), None),
+        ("jpg/rel_link/through_rel_link.txt", b"pwned"),
+    ]
+    archive = write_tgz(tmp_path / "server" / "17flowers.tgz", members)
+    with tarfile.open(archive) as tar:  # the archive really holds the hostile names
+        assert {"../evil.txt", "jpg/abs_link", "jpg/rel_link"} <= set(tar.getnames())
+
+    before = all_paths(tmp_path)
+    result = data.download_archive(cfg, verbose=False)
+    assert result == extracted
+
+    for name, target in escapes.items():
+        assert not target.exists(), f"{name!r} escaped to {target}"
+    allowed = {cfg.data_dir, cfg.work_dir, downloads(cfg), downloads(cfg) / "17flowers.tgz", extracted}
+    new = all_paths(tmp_path) - before
+    strays = {p for p in new if p not in allowed and extracted not in p.parents}
+    assert not strays, f"written outside the extraction folder: {sorted(strays)}"
+    for link in (p for p in all_paths(extracted) if p.is_symlink()):
+        real = link.resolve()
+        assert real == extracted.resolve() or extracted.resolve() in real.parents, f"{link} -> {real}"
+    assert (extracted / "jpg" / "image_0001.jpg").read_bytes() == synthetic_images["jpg/image_0001.jpg"]
+
+
+# --------------------------------------------------------------------------- check images
+
+
+def test_every_synthetic_image_passes_the_check(smoke_cfg_downloaded: Config) -> None:
+    """check_images finds all 1360 synthetic images good."""
+    checked = data.check_images(data.download_archive(smoke_cfg_downloaded, verbose=False))
+    assert checked.good == list(range(1, N + 1))
+    assert checked.bad == []
+
+
+#: Damaged images in the archive below: garbage bytes, a truncated JPEG, and one listed but absent.
+GARBAGE, TRUNCATED, ABSENT = "image_0083.jpg", "image_0165.jpg", "image_0250.jpg"
+
+
+@pytest.fixture(scope="module")
+def damaged_archive(tmp_path_factory: pytest.TempPathFactory, synthetic_images: dict[str, bytes]) -> Path:
+    """The synthetic archive with three images that do not open (classes 1, 2 and 3)."""
+    members: list[tuple[tarfile.TarInfo | str, bytes | None]] = []
+    for name, payload in synthetic_images.items():
+        if name == f"jpg/{GARBAGE}":
+            payload = b"<html><body>this is not a JPEG</body></html>\n"
+        elif name == f"jpg/{TRUNCATED}":
+            payload = payload[: len(payload) // 2]
+        elif name == f"jpg/{ABSENT}":
+            continue
+        members.append((name, payload))
+    return write_tgz(tmp_path_factory.mktemp("damaged") / "17flowers.tgz", members)
+
+
+def damaged_cfg(tmp_path: Path, damaged_archive: Path) -> Config:
+    return load_config(env={}, profile="smoke", data_dir=tmp_path / "data", build_dir=tmp_path / "build",
+                       archive_url=damaged_archive.as_uri(), archive_md5="")
+
+
+def test_check_images_reports_images_that_do_not_open_by_name(tmp_path: Path, damaged_archive: Path) -> None:
+    """Garbage, truncated and missing JPEGs are reported by file name, with a reason; the rest are good."""
+    extracted = data.download_archive(damaged_cfg(tmp_path, damaged_archive), verbose=False)
+    checked = data.check_images(extracted)
+    assert [name for name, _ in checked.bad] == [GARBAGE, TRUNCATED, ABSENT]
+    assert all(reason for _, reason in checked.bad)
+    assert len(checked.good) == N - 3
+    assert {83, 165, 250}.isdisjoint(checked.good)
+
+
+def test_prepare_split_leaves_out_images_that_do_not_open(tmp_path: Path, damaged_archive: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Bad images are printed by name and appear neither in the split folders nor in the manifest."""
+    cfg = damaged_cfg(tmp_path, damaged_archive)
+    prepared = data.prepare_split(cfg, verbose=False)
+    out = capsys.readouterr().out
+    for name in (GARBAGE, TRUNCATED, ABSENT):
+        assert f"Left out {name}" in out
+    assert [name for name, _ in prepared.bad_images] == [GARBAGE, TRUNCATED, ABSENT]
+    assert {83, 165, 250}.isdisjoint(prepared.assignment)
+    on_disk = {Path(f).name for f in files_under(prepared.folder)}
+    manifest = {row["file"].rsplit("/", 1)[-1] for row in data.read_manifest(prepared.folder)}
+    for name in (GARBAGE, TRUNCATED, ABSENT):
+        assert name not in on_disk and name not in manifest
+    counts = data.split_counts(prepared.assignment)
+    # Each damaged class loses one training image; validation and test stay full.
+    assert [counts["train"][c] for c in (0, 1, 2, 3, 4)] == [40, 39, 39, 39, 40]
+    assert all(counts["validation"][c] == 20 and counts["test"][c] == 20 for c in range(17))
+
+
+# --------------------------------------------------------------------------- seeded split (pure)
+
+
+ALL_LABELS = data.label_images(list(range(1, N + 1)))
+
+
+def test_seeded_split_is_680_340_340_and_40_20_20_per_class() -> None:
+    """The default sizes give a stratified split of the whole archive."""
+    assignment = data.seeded_split(ALL_LABELS, (40, 20, 20), seed=42)
+    assert sorted(assignment) == list(range(1, N + 1))
+    assert Counter(assignment.values()) == {"train": 680, "validation": 340, "test": 340}
+    counts = data.split_counts(assignment)
+    for part, size in (("train", 40), ("validation", 20), ("test", 20)):
+        assert counts[part] == {c: size for c in range(17)}, part
+    data.check_split(assignment, ALL_LABELS)
+
+
+def test_seeded_split_is_reproducible_and_depends_on_the_seed() -> None:
+    """Same seed, same assignment; another seed, another assignment (same sizes)."""
+    a = data.seeded_split(ALL_LABELS, (40, 20, 20), seed=42)
+    assert data.seeded_split(ALL_LABELS, (40, 20, 20), seed=42) == a
+    b = data.seeded_split(ALL_LABELS, (40, 20, 20), seed=43)
+    assert b != a
+    assert Counter(b.values()) == Counter(a.values())
+
+
+def test_smaller_sizes_leave_images_unused() -> None:
+    """split_sizes (30, 10, 10): 50 images per class are used, 30 are left out."""
+    assignment = data.seeded_split(ALL_LABELS, (30, 10, 10), seed=42)
+    assert Counter(assignment.values()) == {"train": 510, "validation": 170, "test": 170}
+
+
+def test_a_class_with_missing_images_shrinks_only_its_training_share() -> None:
+    """5 images missing from class 3: it gets 35/20/20; every other class is exactly as before."""
+    full = data.seeded_split(ALL_LABELS, (40, 20, 20), seed=42)
+    missing = {241, 250, 260, 270, 320}
+    assert {data.label_of(n) for n in missing} == {3}
+    labels = {n: c for n, c in ALL_LABELS.items() if n not in missing}
+    partial = data.seeded_split(labels, (40, 20, 20), seed=42)
+    counts = data.split_counts(partial)
+    assert (counts["train"][3], counts["validation"][3], counts["test"][3]) == (35, 20, 20)
+    assert missing.isdisjoint(partial)
+    assert {n: p for n, p in partial.items() if ALL_LABELS[n] != 3} == \
+        {n: p for n, p in full.items() if ALL_LABELS[n] != 3}
+
+
+def test_check_split_catches_unknown_images_and_empty_parts() -> None:
+    """check_split refuses images that were not labelled and a split with an empty part."""
+    with pytest.raises(AssertionError, match="not labelled"):
+        data.check_split({1: "train", 2: "validation", 3: "test", 999: "train"}, {1: 0, 2: 0, 3: 0})
+    with pytest.raises(AssertionError, match="test split is empty"):
+        data.check_split({1: "train", 2: "validation"}, {1: 0, 2: 0})
+
+
+def test_counts_table_shows_species_and_totals() -> None:
+    """The table has one row per species plus a header and a total row."""
+    table = data.counts_table(data.seeded_split(ALL_LABELS, (40, 20, 20), seed=42))
+    lines = table.splitlines()
+    assert len(lines) == 19
+    assert lines[1].split() == ["Daffodil", "40", "20", "20"]
+    assert lines[-1].split() == ["total", "680", "340", "340"]
+
+
+# --------------------------------------------------------------------------- prepare / write / ensure
+
+
+def assert_split_on_disk_matches_manifest(folder: Path) -> list[dict[str, str]]:
+    """Files under split/ are exactly the manifest's files plus manifest.csv and split.json."""
+    rows = data.read_manifest(folder)
+    assert files_under(folder) == {row["file"] for row in rows} | {"manifest.csv", "split.json"}
+    assert not folder.with_name("split.tmp").exists() and not folder.with_name("split.old").exists()
+    return rows
+
+
+def test_prepare_split_writes_class_folders_and_a_matching_manifest(smoke_cfg_downloaded: Config) -> None:
+    """Every image sits once, in split/<part>/<NN_species>/, as the manifest says, with the archive's bytes."""
+    prepared = data.prepare_split(smoke_cfg_downloaded, verbose=False)
+    assert prepared.folder == smoke_cfg_downloaded.work_dir / "split"
+    rows = assert_split_on_disk_matches_manifest(prepared.folder)
+
+    assert len(rows) == N
+    numbers = Counter(int(Path(row["file"]).name[6:10]) for row in rows)
+    assert set(numbers) == set(range(1, N + 1)) and set(numbers.values()) == {1}
+    for row in rows:
+        n, label = int(row["image"]), int(row["label"])
+        assert label == data.label_of(n) and row["species"] == data.SPECIES[label]
+        assert row["file"] == f"{row['split']}/{data.class_folder(label)}/image_{n:04d}.jpg"
+        assert prepared.assignment[n] == row["split"]
+    assert Counter(row["split"] for row in rows) == {"train": 680, "validation": 340, "test": 340}
+    for part in data.SPLIT_NAMES:
+        assert sorted(p.name for p in (prepared.folder / part).iterdir()) == \
+            [data.class_folder(c) for c in range(17)]
+
+    extracted = downloads(smoke_cfg_downloaded) / "17flowers_extracted"
+    for row in rows[::97]:
+        assert (prepared.folder / row["file"]).read_bytes() == \
+            data.image_path(extracted, int(row["image"])).read_bytes()
+
+    with open(prepared.folder / "manifest.csv", newline="") as f:
+        assert next(csv.reader(f)) == ["file", "image", "label", "species", "split"]
+
+    info = json.loads((prepared.folder / "split.json").read_text())
+    assert info["split"] == "seeded" and info["seed"] == 42 and info["sizes"] == [40, 20, 20]
+    assert info["archive"] == smoke_cfg_downloaded.archive_url
+    assert info["md5"] == synthetic.md5_of(smoke_cfg_downloaded.data_dir / "synthetic" / "17flowers.tgz")
+
+
+def test_official1_split_is_the_one_in_datasplits_mat(smoke_cfg_downloaded: Config) -> None:
+    """FLOWERS_SPLIT=official1 uses trn1/val1/tst1 of datasplits.mat, fetched into downloads/."""
+    cfg = smoke_cfg_downloaded.replace(split="official1")
+    prepared = data.prepare_split(cfg, verbose=False)
+    mat = loadmat(cfg.data_dir / "synthetic" / "datasplits.mat")
+    expected = {}
+    for key, part in (("trn1", "train"), ("val1", "validation"), ("tst1", "test")):
+        expected.update({int(n): part for n in np.asarray(mat[key]).ravel()})
+    assert prepared.assignment == expected
+    assert {int(r["image"]): r["split"] for r in data.read_manifest(prepared.folder)} == expected
+    assert (downloads(cfg) / "datasplits.mat").exists()
+    assert_split_on_disk_matches_manifest(prepared.folder)
+    assert json.loads((prepared.folder / "split.json").read_text())["split"] == "official1"
+
+
+def test_preparing_twice_with_the_same_settings_gives_the_same_split(smoke_cfg_downloaded: Config) -> None:
+    """A rerun is idempotent: identical manifest, split.json and set of files."""
+    first = data.prepare_split(smoke_cfg_downloaded, verbose=False)
+    manifest = (first.folder / "manifest.csv").read_bytes()
+    info = (first.folder / "split.json").read_bytes()
+    files = files_under(first.folder)
+    second = data.prepare_split(smoke_cfg_downloaded, verbose=False)
+    assert second.assignment == first.assignment
+    assert (second.folder / "manifest.csv").read_bytes() == manifest
+    assert (second.folder / "split.json").read_bytes() == info
+    assert files_under(second.folder) == files
+
+
+def test_reruns_with_other_settings_leave_no_stale_files(smoke_cfg_downloaded: Config) -> None:
+    """After each changed rerun, split/ holds exactly the new manifest's files (and nothing stray)."""
+    previous = data.prepare_split(smoke_cfg_downloaded, verbose=False)
+    for change in (dict(split_sizes=(30, 10, 10)), dict(seed=7), dict(split="official2")):
+        old_files = files_under(previous.folder)
+        stray = previous.folder / "train" / "00_daffodil" / "stray.jpg"
+        stray.write_bytes(b"left over")
+
+        cfg = smoke_cfg_downloaded.replace(**change)
+        new = data.prepare_split(cfg, verbose=False)
+        rows = assert_split_on_disk_matches_manifest(new.folder)
+        assert {int(r["image"]): r["split"] for r in rows} == new.assignment, change
+        assert files_under(new.folder) != old_files, change
+        assert not stray.exists(), change
+        if "split_sizes" in change:
+            assert len(rows) == 17 * 50
+        info = json.loads((new.folder / "split.json").read_text())
+        assert (info["split"], info["seed"], tuple(info["sizes"])) == (cfg.split, cfg.seed, cfg.split_sizes)
+        previous = new
+
+
+def test_an_interrupted_write_leaves_the_old_split_intact(smoke_cfg_downloaded: Config,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure in the middle of writing keeps the previous split whole; the next run cleans up."""
+    old = data.prepare_split(smoke_cfg_downloaded, verbose=False)
+    manifest = (old.folder / "manifest.csv").read_bytes()
+    old_files = files_under(old.folder)
+
+    real_link, calls = os.link, [0]
+
+    def link_then_fail(src: object, dst: object) -> None:
+        calls[0] += 1
+        if calls[0] > 100:
+            raise KeyboardInterrupt
+        real_link(src, dst)
+
+    monkeypatch.setattr(data.os, "link", link_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        data.prepare_split(smoke_cfg_downloaded.replace(seed=7), verbose=False)
+    monkeypatch.undo()
+    assert (old.folder / "manifest.csv").read_bytes() == manifest
+    assert files_under(old.folder) == old_files
+
+    new = data.prepare_split(smoke_cfg_downloaded.replace(seed=7), verbose=False)
+    assert_split_on_disk_matches_manifest(new.folder)
+
+
+def test_ensure_split_prepares_a_missing_split(smoke_cfg_downloaded: Config,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """With no split on disk, ensure_split makes one and says so."""
+    folder = data.ensure_split(smoke_cfg_downloaded)
+    assert "No split yet" in capsys.readouterr().out
+    assert folder == smoke_cfg_downloaded.work_dir / "split"
+    assert len(assert_split_on_disk_matches_manifest(folder)) == N
+
+
+def test_ensure_split_reuses_a_matching_split(smoke_cfg_downloaded: Config,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same split settings: the split on disk is returned untouched (settings that do not matter may differ)."""
+    folder = data.prepare_split(smoke_cfg_downloaded, verbose=False).folder
+    manifest = folder / "manifest.csv"
+    stamp = (manifest.stat().st_mtime_ns, manifest.stat().st_ino)
+
+    def must_not_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("ensure_split rebuilt a split that matched")
+
+    monkeypatch.setattr(data, "prepare_split", must_not_run)
+    assert data.ensure_split(smoke_cfg_downloaded) == folder
+    assert data.ensure_split(smoke_cfg_downloaded.replace(batch_size=4, transfer_epochs=3)) == folder
+    assert (manifest.stat().st_mtime_ns, manifest.stat().st_ino) == stamp
+
+
+def test_ensure_split_rebuilds_when_the_settings_differ(smoke_cfg_downloaded: Config,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Another seed, other sizes, another split: each time ensure_split prepares again, and says why."""
+    folder = data.prepare_split(smoke_cfg_downloaded, verbose=False).folder
+    for change in (dict(seed=7), dict(split_sizes=(30, 10, 10)), dict(split="official1")):
+        old_manifest = (folder / "manifest.csv").read_bytes()
+        capsys.readouterr()
+        cfg = smoke_cfg_downloaded.replace(**change)
+        assert data.ensure_split(cfg) == folder
+        assert "other settings" in capsys.readouterr().out, change
+        assert (folder / "manifest.csv").read_bytes() != old_manifest, change
+        info = json.loads((folder / "split.json").read_text())
+        assert (info["split"], info["seed"], tuple(info["sizes"])) == (cfg.split, cfg.seed, cfg.split_sizes)
+        assert_split_on_disk_matches_manifest(folder)
+
+
+# --------------------------------------------------------------------------- FlowersError
+
+
+def test_flowers_error_renders_as_the_message_alone() -> None:
+    """IPython's _render_traceback_ hook: short lines with the message, no traceback."""
+    try:
+        raise FlowersError("The archive is missing.\nWhat to do next: run lesson 01.")
+    except FlowersError as exc:
+        lines = exc._render_traceback_()
+    assert len(lines) == 2
+    assert "FlowersError" in lines[0] and "The archive is missing." in lines[0]
+    assert lines[1] == "What to do next: run lesson 01."
+    assert not any("Traceback" in line or "File \"" in line for line in lines)
+    assert isinstance(FlowersError("x"), RuntimeError)
+
+
+def test_a_real_download_error_renders_without_a_traceback(tmp_path: Path) -> None:
+    """The download message of a failed download renders as its own lines, nothing more."""
+    cfg = load_config(env={}, profile="full", data_dir=tmp_path, archive_url=(tmp_path / "none.tgz").as_uri())
+    with pytest.raises(FlowersError) as info:
+        data.download_archive(cfg, verbose=False)
+    lines = info.value._render_traceback_()
+    assert len(lines) == len(str(info.value).splitlines()) == 2
+    assert cfg.archive_url in lines[0] and "FLOWERS_PROFILE=smoke" in lines[1]
+    assert not any("Traceback" in line for line in lines)
+
+
+def test_ensure_split_rebuilds_when_the_archive_md5_changed(smoke_cfg_downloaded: Config) -> None:
+    """A split made from another archive (other md5) is not reused."""
+    cfg = smoke_cfg_downloaded
+    folder = data.prepare_split(cfg, verbose=False).folder
+    info = json.loads((folder / "split.json").read_text())
+    assert info["md5"] == data.expected_md5(cfg)
+    info["md5"] = "0" * 32
+    (folder / "split.json").write_text(json.dumps(info))
+    before = (folder / "manifest.csv").stat().st_mtime_ns
+    data.ensure_split(cfg, verbose=False)
+    assert (folder / "manifest.csv").stat().st_mtime_ns != before
+    assert json.loads((folder / "split.json").read_text())["md5"] == data.expected_md5(cfg)
