@@ -22,7 +22,9 @@ Environment variables (all optional):
 ``FLOWERS_SEED``
     The random seed (default 42).
 ``FLOWERS_BACKBONE``
-    The pretrained network (default ``inception_v3``).
+    The pretrained network (default ``inception_v3``; see ``helpers.models.BACKBONES``).
+``FLOWERS_MIXED_PRECISION``
+    ``1`` to train in ``mixed_float16`` on a GPU (default off).
 ``FLOWERS_DATA_DIR``
     Where data lands (default: the ``data/`` folder of this repository).
 ``FLOWERS_BUILD_DIR``
@@ -81,6 +83,8 @@ class Config:
     finetune_epochs: int
     #: ``None`` means one full pass over the training set per epoch.
     steps_per_epoch: int | None
+    #: Train in ``mixed_float16`` (a GPU feature; ignored with a warning on a CPU).
+    mixed_precision: bool = False
 
     @property
     def work_dir(self) -> Path:
@@ -115,6 +119,8 @@ class Config:
             ("epochs", f"{self.transfer_epochs} transfer + {self.finetune_epochs} fine-tune"),
             ("steps/epoch", "full pass" if self.steps_per_epoch is None else str(self.steps_per_epoch)),
         ]
+        if self.mixed_precision:
+            rows.append(("precision", "mixed_float16"))
         width = max(len(k) for k, _ in rows)
         return "\n".join(f"{k:<{width}} : {v}" for k, v in rows)
 
@@ -197,6 +203,7 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: object) -> Co
         profile=profile, data_dir=data_dir, build_dir=build_dir, archive_url=url,
         archive_md5=md5, splits_url=splits_url, splits_md5=splits_md5, split=split,
         split_sizes=(40, 20, 20), seed=seed, backbone=backbone,
+        mixed_precision=env.get("FLOWERS_MIXED_PRECISION", "").strip().lower() in {"1", "true", "yes", "on"},
     )
     values.update(given)
     values["split_sizes"] = tuple(int(n) for n in values["split_sizes"])  # type: ignore[union-attr]

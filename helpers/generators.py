@@ -70,7 +70,7 @@ class Generators:
         return {"train": self.train, "validation": self.validation, "test": self.test}
 
 
-def make_generators(cfg: Config, folder: Path, workers: int = 2) -> Generators:
+def make_generators(cfg: Config, folder: Path, workers: int = 2, augment_train: bool = True) -> Generators:
     """Build the training, validation and test iterators over the split in ``folder``.
 
     - training: augmented, shuffled (seeded);
@@ -78,7 +78,9 @@ def make_generators(cfg: Config, folder: Path, workers: int = 2) -> Generators:
     - test: preprocessing only, ``shuffle=False`` so predictions line up with ``.classes``.
 
     ``workers`` threads load batches in parallel while ``model.fit`` trains
-    (Keras 3 reads it from the iterator, not from ``fit``).
+    (Keras 3 reads it from the iterator, not from ``fit``). With
+    ``augment_train=False`` the training iterator is plain and unshuffled too,
+    for computing cached features (lesson 08).
 
     Raises:
         AssertionError: if the three iterators disagree on ``class_indices``.
@@ -87,7 +89,10 @@ def make_generators(cfg: Config, folder: Path, workers: int = 2) -> Generators:
     common = dict(target_size=size, batch_size=cfg.batch_size, class_mode="categorical",
                   interpolation=INTERPOLATION)
     folder = Path(folder)
-    train = training_datagen(cfg).flow_from_directory(folder / "train", shuffle=True, seed=cfg.seed, **common)
+    if augment_train:
+        train = training_datagen(cfg).flow_from_directory(folder / "train", shuffle=True, seed=cfg.seed, **common)
+    else:
+        train = evaluation_datagen(cfg).flow_from_directory(folder / "train", shuffle=False, **common)
     validation = evaluation_datagen(cfg).flow_from_directory(folder / "validation", shuffle=False, **common)
     test = evaluation_datagen(cfg).flow_from_directory(folder / "test", shuffle=False, **common)
     assert train.class_indices == validation.class_indices == test.class_indices, \
@@ -102,9 +107,14 @@ def steps_for(samples: int, batch_size: int) -> int:
     return math.ceil(samples / batch_size)
 
 
-def undo_preprocessing(x: np.ndarray) -> np.ndarray:
-    """Turn an InceptionV3-preprocessed image (-1..1) back into displayable 0..1 colours."""
-    return np.clip((np.asarray(x) + 1.0) / 2.0, 0.0, 1.0)
+def undo_preprocessing(x: np.ndarray, input_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
+    """Turn a preprocessed image back into displayable 0..1 colours.
+
+    ``input_range`` is what the backbone's ``preprocess_input`` produces:
+    -1..1 for InceptionV3 and MobileNetV2 (the default), 0..255 for EfficientNet.
+    """
+    low, high = input_range
+    return np.clip((np.asarray(x, dtype="float32") - low) / (high - low), 0.0, 1.0)
 
 
 def measure_throughput(iterator, batches: int = 10, workers: int = 1) -> float:  # noqa: ANN001
@@ -122,4 +132,69 @@ def measure_throughput(iterator, batches: int = 10, workers: int = 1) -> float: 
     else:
         with ThreadPoolExecutor(workers) as pool:
             images = sum(len(batch[0]) for batch in pool.map(iterator.__getitem__, indices))
+    return images / (time.perf_counter() - start)
+
+
+# --------------------------------------------------------------------------- tf.data (lesson 08)
+
+
+def augmentation_layers(seed: int | None = None):  # noqa: ANN201 - keras.Sequential
+    """Keras preprocessing layers with the same augmentations as :data:`AUGMENTATION`.
+
+    RandomRotation takes a fraction of a full turn: 30 degrees is 30/360.
+    (Shear has no built-in layer; the other augmentations match.)
+    """
+    from keras import Sequential, layers
+
+    return Sequential([
+        layers.RandomFlip("horizontal", seed=seed),
+        layers.RandomRotation(30 / 360, fill_mode="nearest", seed=seed),
+        layers.RandomTranslation(0.2, 0.2, fill_mode="nearest", seed=seed),
+        layers.RandomZoom(0.2, fill_mode="nearest", seed=seed),
+    ], name="augmentation")
+
+
+def make_datasets(cfg: Config, folder: Path, augment: bool = True, cache: bool = True) -> dict[str, object]:
+    """The modern pipeline: ``image_dataset_from_directory`` + augmentation layers + cache + prefetch.
+
+    Returns ``{"train": ..., "validation": ..., "test": ...}`` ``tf.data.Dataset``s of
+    ``(preprocessed images, one-hot labels)``, in the same class order as the
+    generators (``dataset.class_names``). Decoded, resized images are cached in
+    memory after the first pass; augmentation runs after the cache, so every
+    epoch still sees new random versions. Only the training set is augmented
+    and shuffled.
+    """
+    import keras
+    import tensorflow as tf
+
+    preprocess = preprocess_function(cfg)
+    augmenter = augmentation_layers(cfg.seed) if augment else None
+    size = (cfg.image_size, cfg.image_size)
+    out: dict[str, object] = {}
+    for part in ("train", "validation", "test"):
+        training = part == "train"
+        ds = keras.utils.image_dataset_from_directory(
+            Path(folder) / part, label_mode="categorical", image_size=size, batch_size=cfg.batch_size,
+            shuffle=training, seed=cfg.seed, interpolation=INTERPOLATION, verbose=False)
+        class_names = ds.class_names
+        if cache:
+            ds = ds.cache()
+        if training and augmenter is not None:
+            ds = ds.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(lambda x, y: (preprocess(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.prefetch(tf.data.AUTOTUNE)
+        ds.class_names = class_names
+        out[part] = ds
+    return out
+
+
+def measure_dataset_throughput(dataset) -> float:  # noqa: ANN001
+    """Images per second over one full pass of a ``tf.data.Dataset``.
+
+    Whole passes only: a cached dataset fills its cache during the first
+    pass (decoding every JPEG) and reads from memory afterwards, so call it
+    twice to see both speeds.
+    """
+    start = time.perf_counter()
+    images = sum(int(x.shape[0]) for x, _ in dataset)
     return images / (time.perf_counter() - start)

@@ -27,6 +27,54 @@ from helpers.errors import FlowersError
 PHASES = ("transfer", "finetune")
 
 
+def distribution_strategy(devices: list[str] | None = None):  # noqa: ANN201 - tf.distribute.Strategy
+    """``MirroredStrategy`` over all GPUs when there are several, else the default strategy.
+
+    Build, compile and load models inside ``strategy.scope()``. Each replica
+    gets ``cfg.batch_size`` images, so the generators serve
+    :func:`global_batch_size` images per step.
+
+    Args:
+        devices: The devices to mirror over (default: every visible GPU).
+    """
+    import tensorflow as tf
+
+    if devices is None:
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")]
+    if len(devices) > 1:
+        return tf.distribute.MirroredStrategy(devices)
+    return tf.distribute.get_strategy()
+
+
+def global_batch_size(cfg: Config, strategy) -> int:  # noqa: ANN001
+    """Images per training step: the per-replica batch size times the number of replicas."""
+    return cfg.batch_size * strategy.num_replicas_in_sync
+
+
+def apply_precision(cfg: Config) -> str:
+    """Set Keras' global dtype policy from the configuration and return its name.
+
+    ``mixed_float16`` computes in float16 and keeps weights in float32; it pays
+    off on GPUs with tensor cores. On a CPU it is slower, so it is refused
+    with a warning. The head's output layer always computes in float32
+    (see :func:`helpers.models.add_head`), which keeps the softmax stable.
+    """
+    import warnings
+
+    import keras
+    import tensorflow as tf
+
+    policy = "float32"
+    if cfg.mixed_precision:
+        if tf.config.list_physical_devices("GPU"):
+            policy = "mixed_float16"
+        else:
+            warnings.warn("FLOWERS_MIXED_PRECISION is set, but there is no GPU: training in float32.",
+                          stacklevel=2)
+    keras.mixed_precision.set_global_policy(policy)
+    return policy
+
+
 def model_path(cfg: Config, phase: str) -> Path:
     """The best model of ``phase`` (``transfer``, ``finetune`` or ``final``) for this profile and backbone."""
     return cfg.build_dir / "models" / f"{phase}_{cfg.profile}_{cfg.backbone}.keras"
@@ -104,6 +152,28 @@ def start_clean(cfg: Config, phase: str) -> list[Path]:
     for path in gone:
         path.unlink()
     return gone
+
+
+def epoch_timer():  # noqa: ANN201 - keras.callbacks.Callback
+    """A callback that records each epoch's wall time in ``.seconds`` (a list).
+
+    The first epoch includes building the training step, so compare the later
+    ones (or the median) when you want the cost of one epoch.
+    """
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            self.seconds.append(time.perf_counter() - self._start)
+
+    return EpochTimer()
 
 
 @dataclass

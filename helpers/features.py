@@ -1,0 +1,73 @@
+"""Lesson 08: cached bottleneck features, the fast way to train the head.
+
+The frozen base computes the same features for an image every epoch. Without
+augmentation, we can compute them **once**, keep them as arrays, and train the
+head on the arrays: an epoch then costs a few dense layers instead of the
+whole network.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def feature_extractor(base):  # noqa: ANN001, ANN201 - keras.Model
+    """The base followed by global average pooling: one vector per image (2,048 for InceptionV3)."""
+    from keras import Model, layers
+
+    return Model(base.input, layers.GlobalAveragePooling2D(name="avg_pool")(base.output),
+                 name=f"{base.name}_features")
+
+
+@dataclass
+class Features:
+    """Cached features of one split, in the unshuffled iterator's file order."""
+
+    x: np.ndarray
+    y: np.ndarray
+    filenames: list[str]
+    seconds: float
+
+
+def extract(extractor, iterator) -> Features:  # noqa: ANN001
+    """Run every image of an unshuffled, unaugmented iterator through ``extractor`` once.
+
+    Raises:
+        ValueError: if the iterator shuffles (features and labels would not line up).
+    """
+    if getattr(iterator, "shuffle", False):
+        raise ValueError("extract features from an iterator with shuffle=False")
+    start = time.perf_counter()
+    x = extractor.predict(iterator, verbose=0)
+    n_classes = len(iterator.class_indices)
+    y = np.eye(n_classes, dtype="float32")[np.asarray(iterator.classes)]
+    return Features(x, y, list(iterator.filenames), time.perf_counter() - start)
+
+
+def feature_head(n_features: int, n_classes: int = 17, hidden: int = 1024):  # noqa: ANN201
+    """The head of lesson 04 without its pooling layer, for pooled feature vectors.
+
+    Its two Dense layers have the same names and shapes as those of
+    :func:`helpers.models.add_head`, so their weights can be copied over.
+    """
+    import keras
+    from keras import layers
+
+    return keras.Sequential([
+        keras.Input((n_features,)),
+        layers.Dense(hidden, activation="relu", name="fc1024"),
+        layers.Dense(n_classes, activation="softmax", name="predictions", dtype="float32"),
+    ], name="feature_head")
+
+
+def copy_head_weights(head, model) -> None:  # noqa: ANN001
+    """Put a trained :func:`feature_head`'s weights into the full model's head.
+
+    The full model then predicts exactly what the feature head predicts on
+    cached features, and fine-tuning can start from it.
+    """
+    for name in ("fc1024", "predictions"):
+        model.get_layer(name).set_weights(head.get_layer(name).get_weights())

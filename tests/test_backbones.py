@@ -1,0 +1,255 @@
+"""Lesson 08's machinery: backbones, cached features, tf.data, pretrained weights, many devices."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import data, features, generators, models
+from helpers.config import Config, load_config
+
+from conftest import copy_synthetic_source
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_WEIGHTS = ROOT.parent / "shared" / "weights"
+MOBILENET_035 = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
+
+
+@pytest.fixture(scope="module")
+def split_cfg(tmp_path_factory: pytest.TempPathFactory, synthetic_source: Path) -> tuple[Config, Path]:
+    root = tmp_path_factory.mktemp("backbones")
+    copy_synthetic_source(synthetic_source, root / "data")
+    cfg = load_config(env={}, profile="smoke", data_dir=root / "data", build_dir=root / "build")
+    return cfg, data.ensure_split(cfg, verbose=False)
+
+
+EXPECTED_OUTPUT = {"inception_v3": (8, 8, 2048), "mobilenet_v2": (7, 7, 1280),
+                   "mobilenet_v2_035": (7, 7, 1280), "efficientnet_b0": (7, 7, 1280)}
+
+
+def test_the_registry_has_the_required_backbones() -> None:
+    assert set(EXPECTED_OUTPUT) <= set(models.BACKBONES)
+    assert models.BACKBONES["inception_v3"].default_size == 299
+    assert models.BACKBONES["mobilenet_v2_035"].kwargs == {"alpha": 0.35}
+    assert load_config(env={}).backbone == "inception_v3"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_OUTPUT))
+def test_every_backbone_builds_with_its_output_shape_cut_and_preprocessing(name: str) -> None:
+    spec = models.BACKBONES[name]
+    base = spec.build(None, (spec.default_size, spec.default_size, 3))
+    assert tuple(base.output.shape[1:]) == EXPECTED_OUTPUT[name]
+    cut = models.layer_index(base, spec.freeze_through)
+    assert 0 < models.layer_index(base, spec.deeper_cut) < cut < len(base.layers) - 1
+    assert len(models.block_table(base, spec.block_pattern)) >= 10
+    low, high = spec.input_range
+    out = spec.preprocess(np.array([0.0, 127.5, 255.0], dtype="float32"))
+    assert out[0] == pytest.approx(low) and out[-1] == pytest.approx(high)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_OUTPUT))
+def test_the_configuration_picks_the_backbone_and_its_sizes(name: str) -> None:
+    spec = models.BACKBONES[name]
+    assert load_config(env={"FLOWERS_BACKBONE": name}).image_size == spec.default_size
+    assert load_config(env={"FLOWERS_BACKBONE": name, "FLOWERS_PROFILE": "smoke"}).image_size == spec.min_size
+
+
+def test_an_unknown_backbone_is_a_clear_error() -> None:
+    from helpers.errors import FlowersError
+
+    with pytest.raises(FlowersError, match="FLOWERS_BACKBONE must be one of"):
+        load_config(env={"FLOWERS_BACKBONE": "resnet9000"})
+
+
+def test_cached_features_equal_a_direct_forward_pass(split_cfg: tuple[Config, Path]) -> None:
+    cfg, folder = split_cfg
+    plain = generators.make_generators(cfg, folder, augment_train=False)
+    extractor = features.feature_extractor(models.load_base(cfg))
+    cached = features.extract(extractor, plain.test)
+    assert cached.x.shape == (340, 2048)
+    assert cached.filenames == plain.test.filenames
+    assert (cached.y.argmax(axis=1) == plain.test.classes).all()
+    for i in (0, 3):
+        batch, _ = plain.test[i]
+        start = i * cfg.batch_size
+        direct = np.asarray(extractor(batch, training=False))
+        assert np.allclose(direct, cached.x[start:start + len(batch)], atol=1e-4)
+    with pytest.raises(ValueError, match="shuffle=False"):
+        features.extract(extractor, generators.make_generators(cfg, folder).train)
+
+
+def _random_conv_base(size: int):  # noqa: ANN202
+    """The documented backbone of the learning test: two random (untrained) convolutions.
+
+    Random InceptionV3 features carry almost nothing at smoke size; two random
+    convolutions keep the colours and shapes that tell the synthetic species apart.
+    """
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((size, size, 3))
+    x = layers.Conv2D(64, 3, activation="relu")(inputs)
+    x = layers.Conv2D(128, 3, strides=2, activation="relu")(x)
+    return keras.Model(inputs, x, name="random_convs")
+
+
+def test_a_head_trained_on_cached_features_learns_the_synthetic_set(split_cfg: tuple[Config, Path]) -> None:
+    import keras
+
+    cfg, folder = split_cfg
+    cfg = cfg.replace(image_size=64, batch_size=32)
+    plain = generators.make_generators(cfg, folder, augment_train=False)
+    base = _random_conv_base(64)
+    cached = {p: features.extract(features.feature_extractor(base), it) for p, it in plain.all().items()}
+    keras.utils.set_random_seed(0)
+    head = features.feature_head(cached["train"].x.shape[1])
+    head.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    head.fit(cached["train"].x, cached["train"].y, epochs=60, batch_size=32, verbose=0)
+    _, accuracy = head.evaluate(cached["test"].x, cached["test"].y, verbose=0)
+    assert accuracy >= 0.60, f"test accuracy {accuracy:.3f}"
+
+    # ...and its weights carry over to the full model, which then predicts the same.
+    model = models.add_head(base)
+    features.copy_head_weights(head, model)
+    batch, _ = plain.test[0]
+    assert np.allclose(np.asarray(model(batch, training=False)),
+                       np.asarray(head(cached["test"].x[: len(batch)], training=False)), atol=1e-4)
+
+
+def test_tf_data_and_generators_agree_on_classes_and_preprocessing(split_cfg: tuple[Config, Path]) -> None:
+    cfg, folder = split_cfg
+    datasets = generators.make_datasets(cfg, folder)
+    gens = generators.make_generators(cfg, folder)
+    for part, it in gens.all().items():
+        assert datasets[part].class_names == list(it.class_indices)
+    x, y = next(iter(datasets["test"]))
+    assert tuple(x.shape) == (cfg.batch_size, cfg.image_size, cfg.image_size, 3)
+    assert float(np.min(x)) >= -1.0 and float(np.max(x)) <= 1.0
+    # The unshuffled test set lists files in the same order as the generator: same labels.
+    labels = np.concatenate([np.argmax(yb, axis=1) for _, yb in datasets["test"]])
+    assert (labels == gens.test.classes).all()
+    assert generators.measure_dataset_throughput(datasets["validation"]) > 0
+
+
+def test_tf_data_augments_only_the_training_set(split_cfg: tuple[Config, Path]) -> None:
+    cfg, folder = split_cfg
+    datasets = generators.make_datasets(cfg, folder)
+    first = [x.numpy() for x, _ in datasets["validation"]]
+    second = [x.numpy() for x, _ in datasets["validation"]]
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+    plain = generators.make_datasets(cfg, folder, augment=False)["train"]
+    augmented = datasets["train"]
+    a = np.concatenate([x.numpy() for x, _ in plain])
+    b = np.concatenate([x.numpy() for x, _ in augmented])
+    assert a.shape == b.shape and not np.allclose(np.sort(a.ravel()), np.sort(b.ravel()))
+
+
+@pytest.mark.skipif(not (SHARED_WEIGHTS / MOBILENET_035).exists(),
+                    reason=f"the real MobileNetV2 ImageNet weights are not in {SHARED_WEIGHTS} on this machine")
+def test_real_pretrained_features_beat_random_ones(tmp_path: Path, synthetic_source: Path) -> None:
+    """ImageNet weights, loaded through Keras' own weights="imagenet" path, help clearly."""
+    keras_home = tmp_path / "keras"
+    (keras_home / "models").mkdir(parents=True)
+    (keras_home / "models" / MOBILENET_035).symlink_to(SHARED_WEIGHTS / MOBILENET_035)
+    copy_synthetic_source(synthetic_source, tmp_path / "data")
+    script = textwrap.dedent(f"""
+        import json, keras
+        from helpers import data, features, generators, models
+        from helpers.config import load_config
+        cfg = load_config(env={{}}, profile="smoke", data_dir={str(tmp_path / "data")!r},
+                          build_dir={str(tmp_path / "build")!r}, backbone="mobilenet_v2_035",
+                          image_size=224, batch_size=32)
+        folder = data.ensure_split(cfg, verbose=False)
+        plain = generators.make_generators(cfg, folder, augment_train=False)
+        out = {{}}
+        for weights in ("imagenet", None):
+            keras.utils.set_random_seed(0)
+            extractor = features.feature_extractor(models.load_base(cfg.replace(weights=weights)))
+            cached = {{p: features.extract(extractor, it) for p, it in plain.all().items()}}
+            keras.utils.set_random_seed(0)
+            head = features.feature_head(cached["train"].x.shape[1])
+            head.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+            head.fit(cached["train"].x, cached["train"].y, epochs=30, batch_size=32, verbose=0)
+            out[str(weights)] = head.evaluate(cached["test"].x, cached["test"].y, verbose=0)[1]
+        print("RESULT", json.dumps(out))
+    """)
+    env = {**os.environ, "KERAS_HOME": str(keras_home), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.split("RESULT", 1)[1])
+    assert result["imagenet"] >= 0.60, result
+    assert result["imagenet"] >= result["None"] + 0.30, result
+
+
+def test_mirrored_strategy_builds_trains_one_step_and_saves(tmp_path: Path) -> None:
+    """The multi-device path, on two logical CPU devices (a fresh process, so TensorFlow can split the CPU)."""
+    script = textwrap.dedent(f"""
+        import numpy as np, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        import keras
+        from helpers import models, training
+        from helpers.config import load_config
+        cfg = load_config(env={{}}, profile="smoke", build_dir={str(tmp_path)!r})
+        strategy = training.distribution_strategy(["/cpu:0", "/cpu:1"])
+        assert isinstance(strategy, tf.distribute.MirroredStrategy), type(strategy)
+        assert strategy.num_replicas_in_sync == 2
+        assert training.global_batch_size(cfg, strategy) == 2 * cfg.batch_size
+        with strategy.scope():
+            inputs = keras.Input((32, 32, 3))
+            base = keras.Model(inputs, keras.layers.Conv2D(8, 3)(inputs))
+            model = models.add_head(base)
+            training.compile_transfer(model)
+        x = np.random.default_rng(0).normal(size=(training.global_batch_size(cfg, strategy), 32, 32, 3))
+        y = np.eye(17)[np.arange(len(x)) % 17]
+        before = [w.copy() for w in model.get_weights()]
+        model.fit(x, y, batch_size=len(x), epochs=1, verbose=0)
+        assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+        path = training.model_path(cfg, "transfer")
+        path.parent.mkdir(parents=True)
+        model.save(path)
+        assert keras.models.load_model(path).count_params() == model.count_params()
+        print("OK")
+    """)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and "OK" in run.stdout, run.stderr[-3000:]
+
+
+def test_one_device_uses_the_default_strategy() -> None:
+    import tensorflow as tf
+
+    from helpers import training
+
+    strategy = training.distribution_strategy([])
+    assert strategy is tf.distribute.get_strategy()
+    assert training.global_batch_size(load_config(env={}), strategy) == 32
+
+
+def test_mixed_precision_is_a_switch_refused_on_a_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import keras
+
+    from helpers import training
+
+    cfg = load_config(env={"FLOWERS_MIXED_PRECISION": "1"})
+    assert cfg.mixed_precision
+    try:
+        with pytest.warns(UserWarning, match="no GPU"):
+            assert training.apply_precision(cfg) == "float32"
+        import tensorflow as tf
+
+        monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"])
+        assert training.apply_precision(cfg) == "mixed_float16"
+        assert keras.mixed_precision.global_policy().name == "mixed_float16"
+        head = models.add_head(keras.Model(*(lambda i: (i, keras.layers.Conv2D(4, 3)(i)))(keras.Input((16, 16, 3)))))
+        assert head.layers[-1].dtype_policy.compute_dtype == "float32", "the output layer stays float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
