@@ -8,12 +8,16 @@ STAMP  := $(VENV)/.installed-stamp
 # TensorFlow's C++ INFO lines ("oneDNN custom operations are on", ...) are noise here.
 export TF_CPP_MIN_LOG_LEVEL ?= 1
 
-.PHONY: help venv test tutorial checked-outputs clean
+.PHONY: help venv test tutorial checked-outputs bench student slides html clean
 
 help:
 	@echo "make tutorial         run every lesson (profile: FLOWERS_PROFILE, default full) into build/"
 	@echo "make test             unit tests + every notebook under nbval, smoke profile, offline"
 	@echo "make checked-outputs  re-execute the lessons (smoke) and store the checked outputs"
+	@echo "make bench            time pipelines, transfer vs cached features, fine-tune cuts, backbones -> build/bench.json"
+	@echo "make student          the lessons with each solution replaced by a placeholder -> build/student/"
+	@echo "make slides           reveal.js slide decks of the lessons -> build/slides/index.html"
+	@echo "make html             the executed lessons as a browsable course -> build/site/index.html"
 	@echo "make clean            remove build/ (data/ is kept: delete it yourself to re-download)"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -34,6 +38,18 @@ tutorial: $(STAMP)
 
 checked-outputs: $(STAMP)
 	FLOWERS_PROFILE=smoke $(PY) tools/nbtool.py regen notebooks/*.ipynb
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench.py
+
+student: $(STAMP)
+	$(PY) tools/student.py
+
+slides: $(STAMP)
+	$(PY) tools/course_site.py slides
+
+html: $(STAMP)
+	$(PY) tools/course_site.py html
 
 clean:
 	rm -rf build

@@ -37,6 +37,8 @@ def test_lessons_03_to_06_run_with_the_backbone(backbone: str, tmp_path: Path, s
         pm.execute_notebook(str(ROOT / "notebooks" / f"{lesson}.ipynb"), str(out),
                             parameters={"backbone": backbone}, cwd=str(ROOT / "notebooks"),
                             kernel_name="python3", progress_bar=False)
-        setup_output = "".join(o.get("text", "") for o in nbformat.read(out, as_version=4).cells[3].outputs)
+        cells = nbformat.read(out, as_version=4).cells
+        setup_cell = next(c for c in cells if c.cell_type == "code" and "cfg = setup(" in c.source)
+        setup_output = "".join(o.get("text", "") for o in setup_cell.outputs)
         assert f"backbone     : {backbone}" in setup_output, "the papermill parameter must reach the config"
     assert (tmp_path / "build" / "models" / f"finetune_smoke_{backbone}.keras").exists()

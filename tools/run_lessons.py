@@ -35,6 +35,17 @@ def _parse(argv: list[str]) -> tuple[list[Path], dict[str, object]]:
     return notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")), params
 
 
+def record_lesson_time(path: Path, profile: str, lesson: str, seconds: float) -> None:
+    """Keep the latest measured run time of each lesson per profile: {"smoke": {"01_...": 10.6}, ...}.
+
+    Unlike results.json (one profile, one run), this file keeps both profiles,
+    for the course site's "run time per profile" column.
+    """
+    times = json.loads(path.read_text()) if path.exists() else {}
+    times.setdefault(profile, {})[lesson] = round(seconds, 1)
+    path.write_text(json.dumps(times, indent=2, sort_keys=True) + "\n")
+
+
 def main(argv: list[str]) -> int:
     import nbformat
     import papermill as pm
@@ -54,13 +65,13 @@ def main(argv: list[str]) -> int:
     total = time.perf_counter()
     for nb_path in notebooks:
         executed = out_dir / nb_path.name
-        print(f"  {nb_path.stem} ...", end=" ", flush=True)
+        print(f"  {nb_path.stem} ...", flush=True)
         start = time.perf_counter()
         try:
             pm.execute_notebook(str(nb_path), str(executed), parameters=params, cwd=str(nb_path.parent),
                                 kernel_name="python3", progress_bar=False, log_output=False)
         except pm.PapermillExecutionError as exc:
-            print("stopped.\n")
+            print(f"  {nb_path.stem} stopped.\n")
             if exc.ename == "FlowersError":
                 print(exc.evalue)
             else:
@@ -70,7 +81,8 @@ def main(argv: list[str]) -> int:
         body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
         (html_dir / f"{nb_path.stem}.html").write_text(body, encoding="utf-8")
         update_results(cfg, {"lessons": {nb_path.stem: {"seconds": round(seconds, 1)}}})
-        print(f"done in {seconds:.0f} s")
+        record_lesson_time(cfg.build_dir / "lesson_times.json", cfg.profile, nb_path.stem, seconds)
+        print(f"  {nb_path.stem} done in {seconds:.0f} s", flush=True)
     print(f"All lessons ran in {time.perf_counter() - total:.0f} s. Results: {cfg.build_dir / 'results.json'}")
     return 0
 
