@@ -133,8 +133,8 @@ def gpu_advice(n_gpus: int, cfg: Config) -> str:
         return f"GPU: {n_gpus} found. Training will use it."
     if cfg.profile == "smoke":
         return "GPU: none found. That is fine for the smoke profile, which is sized for a CPU."
-    return ("GPU: none found. The full profile trains on the CPU: at 299 px a 2-core laptop "
-            "manages roughly 30 images/s, so expect tens of minutes for lessons 05-06. "
+    return ("GPU: none found. The full profile trains on the CPU: at 299 px a 2-core CPU "
+            "manages roughly 10-30 images/s, so expect tens of minutes for lessons 05-06. "
             "For a quick look, run with FLOWERS_PROFILE=smoke; lesson 08 shows faster "
             "ways to train on a CPU.")
 
