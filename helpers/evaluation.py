@@ -29,7 +29,7 @@ class TestPredictions:
         return self.probabilities.max(axis=1)
 
 
-def predict_generator(model, iterator) -> TestPredictions:  # noqa: ANN001
+def predict_iterator(model, iterator) -> TestPredictions:  # noqa: ANN001
     """Predict every image of an unshuffled iterator (e.g. the test generator).
 
     Raises:

@@ -120,3 +120,12 @@ def smoke_cfg_downloaded(smoke_cfg: Config,
     yield smoke_cfg
     assert _stats(source / "17flowers_extracted") == stats, (
         "this test wrote into the shared extracted images of smoke_cfg_downloaded (they are hard links)")
+
+
+def smoke_split(root: Path, source: Path) -> tuple[Config, Path]:
+    """A smoke configuration under ``root`` (data/ and build/) with its split prepared."""
+    from helpers.data import ensure_split
+
+    copy_synthetic_source(source, root / "data")
+    cfg = load_config(env={}, profile="smoke", data_dir=root / "data", build_dir=root / "build")
+    return cfg, ensure_split(cfg, verbose=False)

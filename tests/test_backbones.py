@@ -15,7 +15,7 @@ import pytest
 from helpers import data, features, generators, models
 from helpers.config import Config, load_config
 
-from conftest import copy_synthetic_source
+from conftest import copy_synthetic_source, smoke_split
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_WEIGHTS = ROOT.parent / "shared" / "weights"
@@ -24,10 +24,8 @@ MOBILENET_035 = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top
 
 @pytest.fixture(scope="module")
 def split_cfg(tmp_path_factory: pytest.TempPathFactory, synthetic_source: Path) -> tuple[Config, Path]:
-    root = tmp_path_factory.mktemp("backbones")
-    copy_synthetic_source(synthetic_source, root / "data")
-    cfg = load_config(env={}, profile="smoke", data_dir=root / "data", build_dir=root / "build")
-    return cfg, data.ensure_split(cfg, verbose=False)
+    """A smoke configuration with its split prepared once for this module."""
+    return smoke_split(tmp_path_factory.mktemp("backbones"), synthetic_source)
 
 
 EXPECTED_OUTPUT = {"inception_v3": (8, 8, 2048), "mobilenet_v2": (7, 7, 1280),

@@ -165,7 +165,9 @@ def test_model_shares_its_layers_with_the_base(model: keras.Model, base: keras.M
 
 def test_freezing_a_base_layer_freezes_it_in_the_model(model: keras.Model, base: keras.Model) -> None:
     """Setting trainable=False through the base is seen by the model (this is how lesson 05 freezes)."""
-    k = models.layer_index(base, "conv2d")  # the first convolution: 3*3*3*32 weights
+    # The first convolution (3*3*3*32 weights), found by type: Keras numbers layer
+    # names per session, so "conv2d" is only its name in a fresh process.
+    k = next(i for i, layer in enumerate(base.layers) if isinstance(layer, keras.layers.Conv2D))
     before = models.parameter_counts(model)
     base.layers[k].trainable = False
     try:

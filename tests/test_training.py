@@ -11,16 +11,13 @@ import pytest
 from helpers import data, evaluation, generators, models, training
 from helpers.config import Config, load_config
 
-from conftest import copy_synthetic_source
+from conftest import smoke_split
 
 
 @pytest.fixture(scope="module")
 def split_cfg(tmp_path_factory: pytest.TempPathFactory, synthetic_source: Path) -> tuple[Config, Path]:
-    """A smoke configuration with its split prepared once for the module."""
-    root = tmp_path_factory.mktemp("training")
-    copy_synthetic_source(synthetic_source, root / "data")
-    cfg = load_config(env={}, profile="smoke", data_dir=root / "data", build_dir=root / "build")
-    return cfg, data.ensure_split(cfg, verbose=False)
+    """A smoke configuration with its split prepared once for this module."""
+    return smoke_split(tmp_path_factory.mktemp("training"), synthetic_source)
 
 
 def tiny_backbone(size: int):  # noqa: ANN201
@@ -77,7 +74,7 @@ def test_fit_phase_logs_checkpoints_and_reports(trained) -> None:  # noqa: ANN00
 def test_confusion_matrix_accuracy_equals_evaluate(trained) -> None:  # noqa: ANN001
     cfg, gens, model, _, _ = trained
     _, accuracy = model.evaluate(gens.test, verbose=0)
-    preds = evaluation.predict_generator(model, gens.test)
+    preds = evaluation.predict_iterator(model, gens.test)
     matrix = evaluation.confusion(preds.true, preds.predicted)
     assert matrix.shape == (17, 17) and matrix.sum() == gens.test.samples
     assert evaluation.accuracy_from_confusion(matrix) == pytest.approx(accuracy, abs=1e-6)
@@ -87,17 +84,17 @@ def test_confusion_matrix_accuracy_equals_evaluate(trained) -> None:  # noqa: AN
 
 def test_misclassified_lists_only_and_all_mistakes(trained) -> None:  # noqa: ANN001
     _, gens, model, _, _ = trained
-    preds = evaluation.predict_generator(model, gens.test)
+    preds = evaluation.predict_iterator(model, gens.test)
     wrong = evaluation.misclassified(preds)
     assert set(wrong) == set(np.flatnonzero(preds.predicted != preds.true))
     assert all(preds.predicted[i] != preds.true[i] for i in wrong)
     assert list(preds.confidence[wrong]) == sorted(preds.confidence[wrong], reverse=True)
 
 
-def test_predict_generator_refuses_a_shuffled_iterator(trained) -> None:  # noqa: ANN001
+def test_predict_iterator_refuses_a_shuffled_iterator(trained) -> None:  # noqa: ANN001
     _, gens, model, _, _ = trained
     with pytest.raises(ValueError, match="shuffle=False"):
-        evaluation.predict_generator(model, gens.train)
+        evaluation.predict_iterator(model, gens.train)
 
 
 # ----------------------------------------------------------------- freezing (InceptionV3, 75 px)
