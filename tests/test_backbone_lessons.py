@@ -7,7 +7,6 @@ which is also what `papermill -p backbone NAME` does for a learner.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest

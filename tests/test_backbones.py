@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import data, features, generators, models
+from helpers import features, generators, models
 from helpers.config import Config, load_config
 
 from conftest import copy_synthetic_source, smoke_split
