@@ -8,11 +8,12 @@ STAMP  := $(VENV)/.installed-stamp
 # TensorFlow's C++ INFO lines ("oneDNN custom operations are on", ...) are noise here.
 export TF_CPP_MIN_LOG_LEVEL ?= 1
 
-.PHONY: help venv test tutorial checked-outputs bench student slides html clean
+.PHONY: help venv test tutorial accuracy checked-outputs bench student slides html clean
 
 help:
 	@echo "make tutorial         run every lesson (profile: FLOWERS_PROFILE, default full) into build/"
 	@echo "make test             unit tests + every notebook under nbval, smoke profile, offline"
+	@echo "make accuracy         lessons 01, 05-07 on seeds 1, 2, 3 -> build/accuracy.json and accuracy.md (mean test accuracy)"
 	@echo "make checked-outputs  re-execute the lessons (smoke) and store the checked outputs"
 	@echo "make bench            time pipelines, transfer vs cached features, fine-tune cuts, backbones -> build/bench.json"
 	@echo "make student          the lessons with each solution replaced by a placeholder -> build/student/"
@@ -35,6 +36,9 @@ test: $(STAMP)
 
 tutorial: $(STAMP)
 	$(PY) tools/run_lessons.py
+
+accuracy: $(STAMP)
+	$(PY) -m tools.accuracy
 
 checked-outputs: $(STAMP)
 	FLOWERS_PROFILE=smoke $(PY) tools/nbtool.py regen notebooks/*.ipynb

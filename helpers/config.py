@@ -14,9 +14,16 @@ Environment variables (all optional):
     smallest InceptionV3 accepts), one short epoch. For CI and for trying
     the course without internet.
 ``FLOWERS17_URL``
-    Where the archive comes from. ``file://`` URLs work.
+    Where the archive comes from. ``file://`` URLs and plain paths work.
 ``FLOWERS17_MD5``
     The archive's expected md5. Empty means: do not check.
+``FLOWERS17_SPLITS_URL``
+    Where ``datasplits.mat`` (the three official splits) comes from.
+    ``file://`` URLs and plain paths work. Only ``FLOWERS_SPLIT=official1..3``
+    needs the file; with the default seeded split, lesson 01 compares with it
+    when it can be had and skips that comparison when it cannot.
+``FLOWERS17_SPLITS_MD5``
+    Its expected md5. Empty means: do not check.
 ``FLOWERS_SPLIT``
     ``seeded`` (default) or ``official1``, ``official2``, ``official3``.
 ``FLOWERS_SEED``
@@ -35,6 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -81,6 +89,8 @@ class Config:
     weights: str | None
     transfer_epochs: int
     finetune_epochs: int
+    #: The most epochs the linear probe of lesson 05 may train (EarlyStopping usually ends it sooner).
+    probe_epochs: int
     #: ``None`` means one full pass over the training set per epoch.
     steps_per_epoch: int | None
     #: Train in ``mixed_float16`` (a GPU feature; ignored with a warning on a CPU).
@@ -116,7 +126,7 @@ class Config:
             ("image size", f"{self.image_size} x {self.image_size}"),
             ("batch size", str(self.batch_size)),
             ("weights", str(self.weights)),
-            ("epochs", f"{self.transfer_epochs} transfer + {self.finetune_epochs} fine-tune"),
+            ("epochs", f"at most {self.transfer_epochs} transfer + {self.finetune_epochs} fine-tune"),
             ("steps/epoch", "full pass" if self.steps_per_epoch is None else str(self.steps_per_epoch)),
         ]
         if self.mixed_precision:
@@ -125,16 +135,36 @@ class Config:
         return "\n".join(f"{k:<{width}} : {v}" for k, v in rows)
 
 
+def as_url(value: str) -> str:
+    """A URL as given, or a plain (``~``-expanded) file path turned into a ``file://`` URL."""
+    if "://" in value:
+        return value
+    return Path(value).expanduser().resolve().as_uri()
+
+
+def _md5_setting(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    """An md5 from ``env[name]``: missing means ``default``, empty means "do not check"."""
+    if name not in env:
+        return default
+    value = env[name].strip().lower()
+    if value and not re.fullmatch(r"[0-9a-f]{32}", value):
+        raise FlowersError(f"{name} must be 32 hexadecimal digits (an md5), or empty to skip the "
+                           f"check, not {env[name]!r}.")
+    return value or None
+
+
 def synthetic_archive_url(data_dir: Path) -> str:
     """The ``file://`` URL the smoke profile downloads its synthetic archive from."""
     return (Path(data_dir).resolve() / "synthetic" / "17flowers.tgz").as_uri()
 
 
 _PROFILE_DEFAULTS: dict[str, dict[str, object]] = {
-    "full": dict(batch_size=32, weights="imagenet",
-                 transfer_epochs=10, finetune_epochs=10, steps_per_epoch=None),
-    "smoke": dict(batch_size=16, weights=None,
-                  transfer_epochs=1, finetune_epochs=1, steps_per_epoch=2),
+    # Full: at most 30 + 20 epochs; EarlyStopping (patience 5 on the validation loss) ends
+    # each phase once it stops improving, after about 15 + 10 epochs on the real photos.
+    "full": dict(batch_size=32, weights="imagenet", transfer_epochs=30, finetune_epochs=20,
+                 probe_epochs=300, steps_per_epoch=None),
+    "smoke": dict(batch_size=16, weights=None, transfer_epochs=1, finetune_epochs=1,
+                  probe_epochs=3, steps_per_epoch=2),
 }
 
 
@@ -178,16 +208,15 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: object) -> Co
     else:
         default_url, default_md5 = OFFICIAL_ARCHIVE_URL, OFFICIAL_ARCHIVE_MD5
         splits_url, splits_md5 = OFFICIAL_SPLITS_URL, OFFICIAL_SPLITS_MD5
-    url = str(given.pop("archive_url", env.get("FLOWERS17_URL") or default_url))
-    if "archive_md5" in given:
-        md5 = given.pop("archive_md5") or None
-    elif "FLOWERS17_MD5" in env:
-        md5 = env["FLOWERS17_MD5"].strip().lower() or None
-    else:
-        # The official checksum only belongs to the official URL's file... but a
-        # learner's own copy of the official archive has the same bytes, so keep it
-        # unless the learner says otherwise with FLOWERS17_MD5.
-        md5 = default_md5
+    url = as_url(str(given.pop("archive_url", env.get("FLOWERS17_URL") or default_url)))
+    # The official checksum only belongs to the official URL's file... but a learner's
+    # own copy of the official archive has the same bytes, so keep it unless the
+    # learner says otherwise with FLOWERS17_MD5 (and likewise for datasplits.mat).
+    md5 = (given.pop("archive_md5") or None) if "archive_md5" in given \
+        else _md5_setting(env, "FLOWERS17_MD5", default_md5)
+    splits_url = as_url(str(given.pop("splits_url", env.get("FLOWERS17_SPLITS_URL") or splits_url)))
+    splits_md5 = (given.pop("splits_md5") or None) if "splits_md5" in given \
+        else _md5_setting(env, "FLOWERS17_SPLITS_MD5", splits_md5)
 
     from helpers.models import BACKBONES
 

@@ -264,8 +264,29 @@ def download_official_splits(cfg: Config) -> Path:
         (cfg.work_dir / "downloads" / "datasplits.mat").unlink(missing_ok=True)
         raise FlowersError(
             f"Could not get the official split file from {cfg.splits_url} ({exc}). "
-            f"Check your connection and run the cell again, or use FLOWERS_SPLIT=seeded."
+            f"Check your connection and run the cell again, point FLOWERS17_SPLITS_URL at a copy "
+            f"(a path or a file:// URL), or use FLOWERS_SPLIT=seeded."
         ) from None
+
+
+def official_splits_if_available(cfg: Config) -> Path | None:
+    """``datasplits.mat`` for lesson 01's comparison, or ``None`` when it cannot be had.
+
+    Only ``FLOWERS_SPLIT=official1..3`` needs the file. With the seeded split
+    the comparison is optional, so an offline run (or a local copy of the
+    archive without the split file) prints why it skips it and goes on.
+
+    Raises:
+        FlowersError: when the file cannot be had and the configured split needs it.
+    """
+    try:
+        return download_official_splits(cfg)
+    except FlowersError as exc:
+        if cfg.split != "seeded":
+            raise
+        print(f"Skipping the official splits, which the seeded split does not need. {exc} "
+              f"(FLOWERS17_SPLITS_URL and FLOWERS17_SPLITS_MD5 point the course at a copy.)")
+        return None
 
 
 def official_split(mat_path: Path, which: int, labels: dict[int, int]) -> dict[int, str]:

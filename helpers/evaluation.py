@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from helpers.config import Config
+from helpers.generators import KEEP_ASPECT_RATIO
 
 
 @dataclass
@@ -71,7 +72,8 @@ def load_image_for_model(path: Path, cfg: Config) -> np.ndarray:
     """Read any image file as one preprocessed batch of shape (1, size, size, 3).
 
     PNG with transparency, greyscale, palette and CMYK images are converted to
-    RGB (transparent areas become white), and any size is resized.
+    RGB (transparent areas become white). Like the generators, it crops the
+    centred square of the photo and resizes it to the network's input size.
     """
     from PIL import Image
 
@@ -83,7 +85,12 @@ def load_image_for_model(path: Path, cfg: Config) -> np.ndarray:
             rgba = im.convert("RGBA")
             white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             im = Image.alpha_composite(white, rgba)
-        rgb = im.convert("RGB").resize((cfg.image_size, cfg.image_size), Image.Resampling.BILINEAR)
+        rgb = im.convert("RGB")
+        if KEEP_ASPECT_RATIO:  # the centred square crop the generators make
+            side = min(rgb.size)
+            left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
+            rgb = rgb.crop((left, top, left + side, top + side))
+        rgb = rgb.resize((cfg.image_size, cfg.image_size), Image.Resampling.BILINEAR)
     x = np.asarray(rgb, dtype="float32")[None]
     return backbone_spec(cfg).preprocess(x)
 

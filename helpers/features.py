@@ -47,20 +47,28 @@ def extract(extractor, iterator) -> Features:  # noqa: ANN001
     return Features(x, y, list(iterator.filenames), time.perf_counter() - start)
 
 
-def feature_head(n_features: int, n_classes: int = 17, hidden: int = 1024):  # noqa: ANN201
+def feature_head(n_features: int, n_classes: int = 17, hidden: int = 1024,
+                 dropout: float | None = None):  # noqa: ANN201
     """The head of lesson 04 without its pooling layer, for pooled feature vectors.
 
     Its two Dense layers have the same names and shapes as those of
-    :func:`helpers.models.add_head`, so their weights can be copied over.
+    :func:`helpers.models.add_head`, so their weights can be copied over, and
+    it has the same Dropout (default: ``models.HEAD_DROPOUT``).
     """
     import keras
     from keras import layers
 
-    return keras.Sequential([
-        keras.Input((n_features,)),
-        layers.Dense(hidden, activation="relu", name="fc1024"),
-        layers.Dense(n_classes, activation="softmax", name="predictions", dtype="float32"),
-    ], name="feature_head")
+    from helpers.models import HEAD_DROPOUT
+
+    dropout = HEAD_DROPOUT if dropout is None else dropout
+    stack: list[object] = [keras.Input((n_features,))]
+    if dropout:
+        stack.append(layers.Dropout(dropout, name="dropout_features"))
+    stack.append(layers.Dense(hidden, activation="relu", name="fc1024"))
+    if dropout:
+        stack.append(layers.Dropout(dropout, name="dropout_fc1024"))
+    stack.append(layers.Dense(n_classes, activation="softmax", name="predictions", dtype="float32"))
+    return keras.Sequential(stack, name="feature_head")
 
 
 def copy_head_weights(head, model) -> None:  # noqa: ANN001

@@ -22,18 +22,20 @@ import numpy as np
 
 from helpers.config import Config
 
-#: The training augmentations, as lesson 02 explains them one by one.
+#: The training augmentation. The original tutorial used rotation 30, shifts 0.2,
+#: shear 0.2 (degrees, so invisible), zoom 0.2 and flips; on the real photos
+#: (40 per class, MobileNetV2 width 0.35, seed 42's validation split) each
+#: extra change gave a higher validation loss than mirroring alone (lesson 02).
 AUGMENTATION: dict[str, object] = dict(
-    rotation_range=30,        # rotate by up to 30 degrees either way
-    width_shift_range=0.2,    # move sideways by up to 20% of the width
-    height_shift_range=0.2,   # move up or down by up to 20% of the height
-    shear_range=0.2,          # slant (shear angle up to 0.2 radians)
-    zoom_range=0.2,           # zoom in or out by up to 20%
     horizontal_flip=True,     # mirror left-right half of the time
 )
 
 #: How flow_from_directory resizes photos to the network's input size.
 INTERPOLATION = "bilinear"
+
+#: Crop each photo to a centred square before resizing, instead of squashing it
+#: (``flow_from_directory(keep_aspect_ratio=True)``; ``crop_to_aspect_ratio`` in tf.data).
+KEEP_ASPECT_RATIO = True
 
 
 def preprocess_function(cfg: Config) -> Callable[[np.ndarray], np.ndarray]:
@@ -87,7 +89,7 @@ def make_generators(cfg: Config, folder: Path, workers: int = 2, augment_train: 
     """
     size = (cfg.image_size, cfg.image_size)
     common = dict(target_size=size, batch_size=cfg.batch_size, class_mode="categorical",
-                  interpolation=INTERPOLATION)
+                  interpolation=INTERPOLATION, keep_aspect_ratio=KEEP_ASPECT_RATIO)
     folder = Path(folder)
     if augment_train:
         train = training_datagen(cfg).flow_from_directory(folder / "train", shuffle=True, seed=cfg.seed, **common)
@@ -139,19 +141,10 @@ def measure_throughput(iterator, batches: int = 10, workers: int = 1) -> float: 
 
 
 def augmentation_layers(seed: int | None = None):  # noqa: ANN201 - keras.Sequential
-    """Keras preprocessing layers with the same augmentations as :data:`AUGMENTATION`.
-
-    RandomRotation takes a fraction of a full turn: 30 degrees is 30/360.
-    (Shear has no built-in layer; the other augmentations match.)
-    """
+    """Keras preprocessing layers with the same augmentation as :data:`AUGMENTATION`: a random mirror."""
     from keras import Sequential, layers
 
-    return Sequential([
-        layers.RandomFlip("horizontal", seed=seed),
-        layers.RandomRotation(30 / 360, fill_mode="nearest", seed=seed),
-        layers.RandomTranslation(0.2, 0.2, fill_mode="nearest", seed=seed),
-        layers.RandomZoom(0.2, fill_mode="nearest", seed=seed),
-    ], name="augmentation")
+    return Sequential([layers.RandomFlip("horizontal", seed=seed)], name="augmentation")
 
 
 def make_datasets(cfg: Config, folder: Path, augment: bool = True, cache: bool = True) -> dict[str, object]:
@@ -175,7 +168,8 @@ def make_datasets(cfg: Config, folder: Path, augment: bool = True, cache: bool =
         training = part == "train"
         ds = keras.utils.image_dataset_from_directory(
             Path(folder) / part, label_mode="categorical", image_size=size, batch_size=cfg.batch_size,
-            shuffle=training, seed=cfg.seed, interpolation=INTERPOLATION, verbose=False)
+            shuffle=training, seed=cfg.seed, interpolation=INTERPOLATION,
+            crop_to_aspect_ratio=KEEP_ASPECT_RATIO, verbose=False)
         class_names = ds.class_names
         if cache:
             ds = ds.cache()

@@ -13,23 +13,32 @@ def training_curves(transfer: dict[str, list[float]], finetune: dict[str, list[f
 
     ``transfer`` and ``finetune`` are histories as read from the CSV logs
     (keys ``epoch``, ``accuracy``, ``val_accuracy``, ``loss``, ``val_loss``).
-    Epochs are numbered from 1. Saved as PNG to ``path`` when given.
+    Epochs are numbered from 1. Fine-tuning starts from the transfer epoch
+    that EarlyStopping kept, which can be earlier than the last transfer
+    epoch: the transfer epochs after it are drawn faded, and the marker sits
+    where fine-tuning really started. Saved as PNG to ``path`` when given.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    phases = [transfer] + ([finetune] if finetune else [])
-    epochs = np.concatenate([np.asarray(h["epoch"]) + 1 for h in phases])
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    t_epochs = np.asarray(transfer["epoch"]) + 1
+    start = finetune["epoch"][0] + 0.5 if finetune else None
     for ax, metric in zip(axes, ("accuracy", "loss")):
-        train = np.concatenate([h[metric] for h in phases])
-        val = np.concatenate([h[f"val_{metric}"] for h in phases])
-        ax.plot(epochs, train, "o-", label=f"training {metric}")
-        ax.plot(epochs, val, "s-", label=f"validation {metric}")
-        if finetune:
-            start = finetune["epoch"][0] + 0.5
+        for key, style, label in ((metric, "o-", "training"), (f"val_{metric}", "s-", "validation")):
+            values = np.asarray(transfer[key])
+            used = t_epochs < start if start is not None else np.ones(len(values), bool)
+            (line,) = ax.plot(t_epochs[used], values[used], style, label=f"{label} {metric}")
+            if not used.all():
+                ax.plot(t_epochs[~used], values[~used], style, color=line.get_color(), alpha=0.25)
+            if finetune:
+                f_epochs = np.asarray(finetune["epoch"]) + 1
+                ax.plot(f_epochs, finetune[key], style, color=line.get_color())
+        if start is not None:
             ax.axvline(start, color="grey", linestyle="--")
             ax.annotate("start fine-tuning", xy=(start, 0.5), xycoords=("data", "axes fraction"),
                         rotation=90, va="center", ha="right", color="grey")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_title(metric)
         ax.grid(alpha=0.3)

@@ -3,13 +3,16 @@
 Phase 1, **transfer learning**: the whole base is frozen and only the new head
 trains (Adam, learning rate 1e-3).
 
-Phase 2, **fine-tuning**: the top Inception blocks (after ``mixed8``) train
-too, slowly (SGD, learning rate 1e-4, momentum 0.9). BatchNormalization layers
-stay frozen.
+Phase 2, **fine-tuning**: the top blocks (after ``mixed8`` for InceptionV3)
+train too, slowly (Adam again, at a ten times lower learning rate, 1e-4).
+BatchNormalization layers stay frozen.
 
-Both phases write, under ``build/models/`` and ``build/logs/``:
-the best model by validation accuracy (``ModelCheckpoint``, ``.keras``) and
-the per-epoch history (``CSVLogger``), so results survive a kernel restart.
+Both phases keep the epoch with the lowest **validation loss**: on 340
+validation photos the accuracy moves in steps of 0.3% and ties are common,
+while the loss keeps telling a better model from a worse one. Both write,
+under ``build/models/`` and ``build/logs/``: that best model
+(``ModelCheckpoint``, ``.keras``) and the per-epoch history (``CSVLogger``),
+so results survive a kernel restart.
 A phase always starts clean: it deletes its own old checkpoint and log first,
 so a rerun never mixes two runs' states.
 """
@@ -23,9 +26,6 @@ from pathlib import Path
 
 from helpers.config import Config
 from helpers.errors import FlowersError
-
-PHASES = ("transfer", "finetune")
-
 
 def distribution_strategy(devices: list[str] | None = None):  # noqa: ANN201 - tf.distribute.Strategy
     """``MirroredStrategy`` over all GPUs when there are several, else the default strategy.
@@ -76,7 +76,7 @@ def apply_precision(cfg: Config) -> str:
 
 
 def model_path(cfg: Config, phase: str) -> Path:
-    """The best model of ``phase`` (``transfer``, ``finetune`` or ``final``) for this profile and backbone."""
+    """The best model of ``phase`` (``probe``, ``transfer``, ``finetune`` or ``final``) for this profile and backbone."""
     return cfg.build_dir / "models" / f"{phase}_{cfg.profile}_{cfg.backbone}.keras"
 
 
@@ -124,26 +124,36 @@ def compile_transfer(model, learning_rate: float = 1e-3) -> None:  # noqa: ANN00
                   loss="categorical_crossentropy", metrics=["accuracy"])
 
 
-def compile_finetune(model, learning_rate: float = 1e-4, momentum: float = 0.9) -> None:  # noqa: ANN001
-    """Compile for phase 2: SGD with a low learning rate and momentum."""
+def compile_finetune(model, learning_rate: float = 1e-4) -> None:  # noqa: ANN001
+    """Compile for phase 2: the same Adam, at a ten times lower learning rate."""
     import keras
 
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum),
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
                   loss="categorical_crossentropy", metrics=["accuracy"])
 
 
-def make_callbacks(cfg: Config, phase: str, patience: int = 3) -> list[object]:
-    """ModelCheckpoint (best val accuracy), EarlyStopping (restores the best weights), CSVLogger."""
+#: Epochs without a lower validation loss before EarlyStopping ends a phase.
+PATIENCE = 5
+
+
+def make_callbacks(cfg: Config, phase: str, patience: int = PATIENCE) -> list[object]:
+    """ModelCheckpoint and EarlyStopping on the validation loss (best weights restored), CSVLogger."""
     import keras
 
     checkpoint, log = model_path(cfg, phase), log_path(cfg, phase)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     log.parent.mkdir(parents=True, exist_ok=True)
     return [
-        keras.callbacks.ModelCheckpoint(str(checkpoint), monitor="val_accuracy", save_best_only=True),
-        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, restore_best_weights=True),
+        keras.callbacks.ModelCheckpoint(str(checkpoint), monitor="val_loss", save_best_only=True),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
         keras.callbacks.CSVLogger(str(log)),
     ]
+
+
+def best_epoch(history: dict[str, list[float]]) -> int:
+    """The index of the epoch the callbacks keep: the lowest validation loss (first one on a tie)."""
+    losses = history["val_loss"]
+    return min(range(len(losses)), key=losses.__getitem__)
 
 
 def start_clean(cfg: Config, phase: str) -> list[Path]:
@@ -188,12 +198,12 @@ class PhaseResult:
 
     @property
     def best_val_accuracy(self) -> float:
-        """The best validation accuracy of the phase."""
-        return max(self.history["val_accuracy"])
+        """The validation accuracy of the kept epoch (the lowest validation loss)."""
+        return self.history["val_accuracy"][best_epoch(self.history)]
 
 
 def fit_phase(cfg: Config, model, gens, phase: str, epochs: int, initial_epoch: int = 0,  # noqa: ANN001
-              patience: int = 3, verbose: int | str = "auto") -> PhaseResult:
+              patience: int = PATIENCE, verbose: int | str = "auto") -> PhaseResult:
     """Train ``model`` for ``epochs`` more epochs, numbered from ``initial_epoch``.
 
     Validation covers the whole validation set each epoch. ``steps_per_epoch``
@@ -238,7 +248,7 @@ def load_phase_model(cfg: Config, phase: str):  # noqa: ANN201
     import keras
 
     path = model_path(cfg, phase)
-    lesson = {"transfer": "05", "finetune": "06", "final": "07"}[phase]
+    lesson = {"probe": "05", "transfer": "05", "finetune": "06", "final": "07"}[phase]
     if not path.exists():
         raise FlowersError(f"This lesson needs the {phase} model ({path}), which does not exist yet. "
                            f"Run lesson {lesson} first.")

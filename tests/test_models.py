@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import keras
+import numpy as np
 import keras.src.applications.inception_v3 as keras_inception_v3
 import keras.src.backend.config as keras_config
 import pytest
@@ -130,14 +131,33 @@ def test_layer_index_of_an_unknown_name_raises_key_error(base: keras.Model) -> N
 
 
 def test_head_is_pooling_then_dense_1024_relu_then_dense_17_softmax(model: keras.Model) -> None:
-    """The last three layers are the seed tutorial's head."""
-    pool, hidden, out = model.layers[-3:]
+    """The original tutorial's head, with Dropout(HEAD_DROPOUT) before each Dense layer."""
+    pool, drop1, hidden, drop2, out = model.layers[-5:]
     assert isinstance(pool, keras.layers.GlobalAveragePooling2D)
+    assert isinstance(drop1, keras.layers.Dropout) and isinstance(drop2, keras.layers.Dropout)
+    assert drop1.rate == drop2.rate == models.HEAD_DROPOUT == 0.5
     assert isinstance(hidden, keras.layers.Dense) and isinstance(out, keras.layers.Dense)
     assert (hidden.units, hidden.get_config()["activation"]) == (1024, "relu")
     assert (out.units, out.get_config()["activation"]) == (17, "softmax")
     assert model.output_shape == (None, 17)
-    assert len(model.layers) == 311 + 3
+    assert len(model.layers) == 311 + 5
+
+
+def test_without_dropout_the_head_is_the_original_tutorials(model: keras.Model, base: keras.Model) -> None:
+    """dropout=0 leaves out the Dropout layers; the parameter counts are the same either way."""
+    original = models.add_head(base, dropout=0)
+    assert [type(layer).__name__ for layer in original.layers[-3:]] == \
+        ["GlobalAveragePooling2D", "Dense", "Dense"]
+    assert not any(isinstance(layer, keras.layers.Dropout) for layer in original.layers)
+    assert models.parameter_counts(original) == models.parameter_counts(model) == MODEL_COUNTS
+
+
+def test_dropout_is_active_in_training_only(model: keras.Model) -> None:
+    """The head's Dropout changes the output in training mode and leaves inference deterministic."""
+    x = np.random.default_rng(0).normal(size=(4, 75, 75, 3)).astype("float32")
+    first, second = model(x, training=False), model(x, training=False)
+    np.testing.assert_array_equal(np.asarray(first), np.asarray(second))
+    assert not np.allclose(np.asarray(model(x, training=True)), np.asarray(first))
 
 
 def test_head_and_model_parameter_counts(model: keras.Model, base: keras.Model) -> None:
@@ -145,7 +165,7 @@ def test_head_and_model_parameter_counts(model: keras.Model, base: keras.Model) 
     counts = models.parameter_counts(model)
     assert counts == MODEL_COUNTS
     assert counts["total"] - models.parameter_counts(base)["total"] == HEAD_PARAMS == 2_115_601
-    assert sum(layer.count_params() for layer in model.layers[-3:]) == HEAD_PARAMS
+    assert sum(layer.count_params() for layer in model.layers[-5:]) == HEAD_PARAMS
     assert counts["total"] == model.count_params()
 
 
@@ -189,7 +209,9 @@ def build_head_by_hand(base: keras.Model) -> keras.Model:
 
     x = base.output
     x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.5)(x)
     x = layers.Dense(1024, activation="relu")(x)
+    x = layers.Dropout(0.5)(x)
     predictions = layers.Dense(17, activation="softmax")(x)
     return Model(inputs=base.input, outputs=predictions)
 

@@ -68,7 +68,38 @@ def test_fit_phase_logs_checkpoints_and_reports(trained) -> None:  # noqa: ANN00
     assert len(log["epoch"]) == result.epochs_run
     assert log["val_accuracy"] == pytest.approx(result.history["val_accuracy"], abs=1e-6)
     assert training.model_path(cfg, "transfer").exists()
-    assert result.best_val_accuracy == max(result.history["val_accuracy"])
+    kept = training.best_epoch(result.history)
+    assert result.history["val_loss"][kept] == min(result.history["val_loss"])
+    assert result.best_val_accuracy == result.history["val_accuracy"][kept]
+
+
+def test_the_checkpoint_holds_the_epoch_with_the_lowest_validation_loss(trained) -> None:  # noqa: ANN001
+    """ModelCheckpoint and EarlyStopping both watch val_loss: the saved model scores the kept epoch's loss."""
+    import keras
+
+    cfg, gens, model, result, _ = trained
+    saved = keras.models.load_model(training.model_path(cfg, "transfer"))
+    loss, _ = saved.evaluate(gens.validation, verbose=0)
+    assert loss == pytest.approx(min(result.history["val_loss"]), rel=1e-4)
+    restored_loss, _ = model.evaluate(gens.validation, verbose=0)   # restore_best_weights
+    assert restored_loss == pytest.approx(loss, rel=1e-4)
+
+
+def test_best_epoch_is_the_lowest_validation_loss_not_the_highest_accuracy() -> None:
+    """An accuracy tie at epoch 1 does not win over a later, lower loss; the first of equal losses wins."""
+    history = {"val_accuracy": [0.88, 0.85, 0.88, 0.88], "val_loss": [0.43, 0.35, 0.28, 0.30]}
+    assert training.best_epoch(history) == 2
+    assert training.best_epoch({"val_loss": [0.5, 0.2, 0.2]}) == 1
+
+
+def test_callbacks_watch_the_validation_loss(tmp_path: Path) -> None:
+    import keras
+
+    cfg = load_config(env={}, profile="smoke", data_dir=tmp_path, build_dir=tmp_path)
+    checkpoint, stopping, _ = training.make_callbacks(cfg, "transfer")
+    assert isinstance(stopping, keras.callbacks.EarlyStopping)
+    assert checkpoint.monitor == stopping.monitor == "val_loss"
+    assert stopping.patience == training.PATIENCE == 5 and stopping.restore_best_weights
 
 
 def test_confusion_matrix_accuracy_equals_evaluate(trained) -> None:  # noqa: ANN001
@@ -128,7 +159,8 @@ def test_transfer_phase_trains_only_the_head(inception) -> None:  # noqa: ANN001
     n = len(base.layers)
     frozen_changed = [model.layers[i].name for i in range(n) if _changed(before[i], after[i])]
     assert frozen_changed == [], "frozen base layers (incl. BatchNorm statistics) must not change"
-    assert _changed(before[n + 1], after[n + 1]) and _changed(before[n + 2], after[n + 2]), "the head must train"
+    dense = [i for i in range(n, len(model.layers)) if model.layers[i].name in ("fc1024", "predictions")]
+    assert len(dense) == 2 and all(_changed(before[i], after[i]) for i in dense), "the head must train"
 
 
 def test_finetune_phase_trains_only_above_the_cut_and_never_batchnorm(inception) -> None:  # noqa: ANN001

@@ -15,6 +15,7 @@ Extra papermill parameters can be passed as NAME=VALUE, e.g.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import sys
@@ -29,7 +30,10 @@ def _parse(argv: list[str]) -> tuple[list[Path], dict[str, object]]:
     for arg in argv:
         if "=" in arg and not arg.endswith(".ipynb"):
             key, value = arg.split("=", 1)
-            params[key] = int(value) if value.lstrip("-").isdigit() else value
+            try:  # numbers, True/False and None as Python reads them; anything else stays text
+                params[key] = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                params[key] = value
         else:
             notebooks.append(Path(arg).resolve())
     return notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")), params
@@ -68,7 +72,9 @@ def main(argv: list[str]) -> int:
         print(f"  {nb_path.stem} ...", flush=True)
         start = time.perf_counter()
         try:
-            pm.execute_notebook(str(nb_path), str(executed), parameters=params, cwd=str(nb_path.parent),
+            # Each lesson gets the parameters its own parameters cell declares.
+            own = {k: v for k, v in params.items() if k in pm.inspect_notebook(str(nb_path))}
+            pm.execute_notebook(str(nb_path), str(executed), parameters=own, cwd=str(nb_path.parent),
                                 kernel_name="python3", progress_bar=False, log_output=False)
         except pm.PapermillExecutionError as exc:
             print(f"  {nb_path.stem} stopped.\n")

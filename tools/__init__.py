@@ -1,0 +1,1 @@
+"""The course's command-line tools (`make tutorial`, `make accuracy`, ...); run from the repository root."""

@@ -1,0 +1,134 @@
+"""`make accuracy`: the course's accuracy as papers on Flowers17 report it, a mean over splits.
+
+For each seed (default 1, 2 and 3) it runs the lessons that train and score,
+01, 05, 06 and 07, exactly as `make tutorial` runs them, on the seeded split
+that `FLOWERS_SEED` makes. Each seed gets its own build folder,
+`build/accuracy/seed-N/`, so no model of one split is ever scored on another.
+Lesson 07 records the test accuracy of the linear probe, the transfer phase and
+the fine-tuned model; this script collects them into
+
+  build/accuracy.json   per seed and mean ± standard deviation, plus wall times
+  build/accuracy.md     the same as a Markdown table
+
+Every other setting comes from the usual variables: FLOWERS_BACKBONE,
+FLOWERS17_URL, FLOWERS17_MD5, KERAS_HOME, FLOWERS_DATA_DIR, FLOWERS_BUILD_DIR, ...
+
+Usage:  python -m tools.accuracy [--seeds 1 2 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tools import run_lessons
+
+#: The lessons that train and score; 02-04 only show things, and 08 is about speed.
+LESSONS: tuple[str, ...] = ("01", "05", "06", "07")
+#: What lesson 07 records for each of the three models (keys of results.json's "phases").
+MODELS: dict[str, str] = {"probe": "linear probe", "transfer": "transfer phase", "finetune": "fine-tuned"}
+#: Papermill parameters: the timing comparison of lesson 06 measures speed, not accuracy.
+PARAMETERS: dict[str, object] = {"compare_speed": False}
+
+
+def lesson_paths(root: Path) -> list[Path]:
+    """The notebooks of :data:`LESSONS`, in order."""
+    return [next((root / "notebooks").glob(f"{n}_*.ipynb")) for n in LESSONS]
+
+
+def seed_summary(results: dict[str, Any]) -> dict[str, Any]:
+    """The numbers of one seed's ``results.json`` that the table needs.
+
+    Raises:
+        KeyError: when lesson 07 did not record a model's test accuracy.
+    """
+    phases = results["phases"]
+    return {
+        **{key: phases[key]["test_accuracy"] for key in MODELS},
+        **{f"{key}_val": phases[key].get("val_accuracy") for key in MODELS},
+        "lesson_seconds": {name: lesson["seconds"] for name, lesson in results.get("lessons", {}).items()},
+    }
+
+
+def aggregate(per_seed: dict[int, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean and sample standard deviation (n - 1) of each model's test accuracy over the seeds."""
+    out = {}
+    for key in MODELS:
+        values = [row[key] for row in per_seed.values()]
+        out[key] = {"mean": statistics.fmean(values),
+                    "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+    return out
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    """The report as Markdown: one row per seed, then mean ± std, then the wall time."""
+    seeds = report["seeds"]
+    lines = [
+        f"Test accuracy on Flowers17, backbone `{report['backbone']}` ({report['image_size']} px), "
+        f"{report['profile']} profile, seeded 40/20/20 splits; {report['machine']}.",
+        "",
+        "| seed | " + " | ".join(MODELS.values()) + " | wall time |",
+        "| --- | " + " | ".join("---:" for _ in MODELS) + " | ---: |",
+    ]
+    for seed, row in seeds.items():
+        lines.append(f"| {seed} | " + " | ".join(f"{row[k]:.3f}" for k in MODELS)
+                     + f" | {row['seconds']:.0f} s |")
+    summary = report["summary"]
+    lines.append("| **mean ± std** | " + " | ".join(
+        f"**{summary[k]['mean']:.3f} ± {summary[k]['std']:.3f}**" for k in MODELS)
+        + f" | {report['wall_seconds']:.0f} s in all |")
+    return "\n".join(lines) + "\n"
+
+
+def machine() -> str:
+    """A one-line description of this machine, for the table."""
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+
+
+def main(argv: list[str]) -> int:
+    from helpers.config import load_config
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    args = parser.parse_args(argv)
+
+    base = load_config()
+    root = Path(__file__).resolve().parents[1]
+    notebooks = lesson_paths(root)
+    start = time.perf_counter()
+    per_seed: dict[int, dict[str, Any]] = {}
+    for seed in args.seeds:
+        build = base.build_dir / "accuracy" / f"seed-{seed}"
+        os.environ.update(FLOWERS_SEED=str(seed), FLOWERS_BUILD_DIR=str(build))
+        print(f"seed {seed}: lessons {', '.join(LESSONS)} -> {build}", flush=True)
+        seed_start = time.perf_counter()
+        if run_lessons.main([*map(str, notebooks), *(f"{k}={v}" for k, v in PARAMETERS.items())]) != 0:
+            print(f"seed {seed} stopped; see the message above.")
+            return 1
+        results = json.loads((build / "results.json").read_text())
+        per_seed[seed] = {**seed_summary(results), "seconds": round(time.perf_counter() - seed_start, 1)}
+        print("  test accuracy: " + ", ".join(f"{MODELS[k]} {per_seed[seed][k]:.3f}" for k in MODELS),
+              flush=True)
+
+    report = {"backbone": base.backbone, "image_size": base.image_size, "profile": base.profile,
+              "machine": machine(), "seeds": per_seed, "summary": aggregate(per_seed),
+              "wall_seconds": round(time.perf_counter() - start, 1)}
+    base.build_dir.mkdir(parents=True, exist_ok=True)
+    (base.build_dir / "accuracy.json").write_text(json.dumps(report, indent=2) + "\n")
+    table = markdown_table(report)
+    (base.build_dir / "accuracy.md").write_text(table)
+    print("\n" + table)
+    print(f"Written: {base.build_dir / 'accuracy.json'} and {base.build_dir / 'accuracy.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    sys.exit(main(sys.argv[1:]))
