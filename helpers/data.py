@@ -284,8 +284,7 @@ def official_splits_if_available(cfg: Config) -> Path | None:
     except FlowersError as exc:
         if cfg.split != "seeded":
             raise
-        print(f"Skipping the official splits, which the seeded split does not need. {exc} "
-              f"(FLOWERS17_SPLITS_URL and FLOWERS17_SPLITS_MD5 point the course at a copy.)")
+        print(f"Skipping the official splits, which the seeded split does not need. {exc}")
         return None
 
 

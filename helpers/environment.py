@@ -127,16 +127,23 @@ def installed_versions() -> dict[str, str]:
             "Keras": keras.__version__}
 
 
+#: The registered backbone that trains fastest on a CPU (``make bench`` and lesson 08 measure them).
+FASTEST_ON_CPU = "mobilenet_v2_035"
+
+
 def gpu_advice(n_gpus: int, cfg: Config) -> str:
-    """One line about the accelerator, with advice when there is none."""
+    """One line about the accelerator, with advice for the chosen backbone when there is none."""
     if n_gpus:
         return f"GPU: {n_gpus} found. Training will use it."
     if cfg.profile == "smoke":
         return "GPU: none found. That is fine for the smoke profile, which is sized for a CPU."
-    return ("GPU: none found. The full profile trains on the CPU: at 299 px a 2-core CPU "
-            "manages roughly 10-30 images/s, so expect tens of minutes for lessons 05-06. "
-            "For a quick look, run with FLOWERS_PROFILE=smoke; lesson 08 shows faster "
-            "ways to train on a CPU.")
+    advice = f"GPU: none found. The full profile trains {cfg.backbone} on the CPU, at {cfg.image_size} px. "
+    if cfg.backbone == FASTEST_ON_CPU:
+        advice += "It is the fastest registered backbone on a CPU. "
+    else:
+        advice += (f"That is slower than FLOWERS_BACKBONE={FASTEST_ON_CPU}, the fastest registered "
+                   f"backbone on a CPU (lesson 08 measures by how much). ")
+    return advice + "For a quick look, run with FLOWERS_PROFILE=smoke."
 
 
 def setup(**overrides: object) -> Config:

@@ -86,11 +86,12 @@ def load_image_for_model(path: Path, cfg: Config) -> np.ndarray:
             white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             im = Image.alpha_composite(white, rgba)
         rgb = im.convert("RGB")
-        if KEEP_ASPECT_RATIO:  # the centred square crop the generators make
+        box = None
+        if KEEP_ASPECT_RATIO:  # the centred square the generators crop (resized as Keras does it)
             side = min(rgb.size)
             left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
-            rgb = rgb.crop((left, top, left + side, top + side))
-        rgb = rgb.resize((cfg.image_size, cfg.image_size), Image.Resampling.BILINEAR)
+            box = (left, top, left + side, top + side)
+        rgb = rgb.resize((cfg.image_size, cfg.image_size), Image.Resampling.BILINEAR, box=box)
     x = np.asarray(rgb, dtype="float32")[None]
     return backbone_spec(cfg).preprocess(x)
 

@@ -171,3 +171,36 @@ def test_describe_lists_the_settings(tmp_path: Path) -> None:
     assert "seed 9" in text and "75 x 75" in text
     assert "synthetic archive" in text
     assert all(" : " in line for line in text.splitlines())
+
+
+# --------------------------------------------------------------------------- datasplits.mat and paths
+
+
+def test_splits_url_and_md5_come_from_the_environment(tmp_path: Path) -> None:
+    """FLOWERS17_SPLITS_URL and FLOWERS17_SPLITS_MD5 point the course at a copy of datasplits.mat."""
+    env = {"FLOWERS17_SPLITS_URL": "file:///copies/datasplits.mat", "FLOWERS17_SPLITS_MD5": " 0123456789ABCDEF0123456789ABCDEF"}
+    cfg = load_config(env=env, profile="full", data_dir=tmp_path)
+    assert cfg.splits_url == "file:///copies/datasplits.mat"
+    assert cfg.splits_md5 == "0123456789abcdef0123456789abcdef"
+    assert load_config(env={"FLOWERS17_SPLITS_MD5": ""}, profile="full").splits_md5 is None
+    smoke = load_config(env=env, profile="smoke", data_dir=tmp_path)
+    assert smoke.splits_url == "file:///copies/datasplits.mat"
+
+
+def test_plain_paths_and_home_become_file_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cfg = load_config(env={"FLOWERS17_URL": "~/flowers/17flowers.tgz",
+                           "FLOWERS17_SPLITS_URL": str(tmp_path / "datasplits.mat")}, profile="full")
+    assert cfg.archive_url == (tmp_path / "flowers" / "17flowers.tgz").resolve().as_uri()
+    assert cfg.splits_url == (tmp_path / "datasplits.mat").resolve().as_uri()
+
+
+@pytest.mark.parametrize("name", ["FLOWERS17_MD5", "FLOWERS17_SPLITS_MD5"])
+def test_an_md5_that_is_not_32_hex_digits_is_refused(name: str) -> None:
+    with pytest.raises(FlowersError, match=f"{name} must be 32 hexadecimal digits"):
+        load_config(env={name: "not-a-md5"}, profile="full")
+
+
+def test_probe_epochs_per_profile() -> None:
+    assert load_config(env={}, profile="full").probe_epochs == 300
+    assert load_config(env={}, profile="smoke").probe_epochs == 3

@@ -520,6 +520,54 @@ def test_official1_split_is_the_one_in_datasplits_mat(smoke_cfg_downloaded: Conf
     assert json.loads((prepared.folder / "split.json").read_text())["split"] == "official1"
 
 
+def test_without_datasplits_mat_the_seeded_split_goes_on(smoke_cfg_downloaded: Config, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Offline, lesson 01's comparison with the official splits is skipped with one line, not an error."""
+    cfg = smoke_cfg_downloaded.replace(splits_url=(tmp_path / "nowhere" / "datasplits.mat").as_uri())
+    assert data.official_splits_if_available(cfg) is None
+    out = capsys.readouterr().out
+    assert "Skipping the official splits" in out and "FLOWERS17_SPLITS_URL" in out
+    assert len(data.prepare_split(cfg, verbose=False).assignment) == 1360
+
+
+def test_without_datasplits_mat_an_official_split_stops_with_the_message(smoke_cfg_downloaded: Config,
+                                                                         tmp_path: Path) -> None:
+    cfg = smoke_cfg_downloaded.replace(split="official2",
+                                       splits_url=(tmp_path / "nowhere" / "datasplits.mat").as_uri())
+    with pytest.raises(FlowersError, match="official split file.*FLOWERS17_SPLITS_URL"):
+        data.official_splits_if_available(cfg)
+
+
+def test_a_local_copy_of_datasplits_mat_is_used(smoke_cfg_downloaded: Config, tmp_path: Path) -> None:
+    """FLOWERS17_SPLITS_URL may name a plain copy; its md5 is checked when given."""
+    copy = tmp_path / "elsewhere" / "datasplits.mat"
+    copy.parent.mkdir()
+    shutil.copy2(smoke_cfg_downloaded.data_dir / "synthetic" / "datasplits.mat", copy)
+    md5 = synthetic.md5_of(copy)
+    cfg = load_config(env={"FLOWERS17_SPLITS_URL": str(copy), "FLOWERS17_SPLITS_MD5": md5},
+                      profile="smoke", data_dir=smoke_cfg_downloaded.data_dir, split="official3")
+    path = data.official_splits_if_available(cfg)
+    assert path is not None and loadmat(path)["tst3"].size == 340
+
+
+SHARED_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "flowers17" / "17flowers.tgz"
+SHARED_MD5 = "869c6dc37f52e2f45d0e0ea27d3ad1fb"
+
+
+@pytest.mark.skipif(not SHARED_ARCHIVE.exists(),
+                    reason=f"the real Flowers17 photos are not at {SHARED_ARCHIVE} (only on development machines)")
+def test_the_real_archive_prepares_offline_without_datasplits_mat(tmp_path: Path) -> None:
+    """The real photos, a local archive, no network: the seeded split of 1,360 images, official comparison skipped."""
+    cfg = load_config(env={"FLOWERS17_URL": str(SHARED_ARCHIVE), "FLOWERS17_MD5": SHARED_MD5,
+                           "FLOWERS17_SPLITS_URL": (tmp_path / "absent.mat").as_uri()},
+                      profile="full", data_dir=tmp_path / "data", seed=1)
+    prepared = data.prepare_split(cfg, verbose=False)
+    assert prepared.bad_images == []
+    assert Counter(prepared.assignment.values()) == {"train": 680, "validation": 340, "test": 340}
+    assert data.official_splits_if_available(cfg) is None
+    assert SHARED_ARCHIVE.exists(), "the shared archive must never be touched"
+
+
 def test_preparing_twice_with_the_same_settings_gives_the_same_split(smoke_cfg_downloaded: Config) -> None:
     """A rerun is idempotent: identical manifest, split.json and set of files."""
     first = data.prepare_split(smoke_cfg_downloaded, verbose=False)

@@ -55,6 +55,22 @@ def test_transparent_areas_become_white(tmp_path: Path, cfg) -> None:  # noqa: A
     assert np.allclose(x, 1.0), "white is +1 after InceptionV3 preprocessing"
 
 
+def test_a_wide_photo_is_cropped_to_its_centre_like_the_generators(tmp_path: Path, cfg) -> None:  # noqa: ANN001
+    """Red sides, a blue middle square: the model sees only blue, and the same pixels as flow_from_directory."""
+    from tensorflow.keras.preprocessing.image import img_to_array, load_img
+
+    wide = Image.new("RGB", (300, 100), (255, 0, 0))
+    wide.paste((0, 0, 255), (100, 0, 200, 100))
+    wide.save(tmp_path / "wide.png")
+    x = evaluation.load_image_for_model(tmp_path / "wide.png", cfg)[0]
+    inside = x[:, 2:-2]   # bilinear resizing blends the outermost columns with their neighbours
+    assert np.allclose(inside[..., 2], 1.0) and np.allclose(inside[..., 0], -1.0), "only the blue centre is left"
+    size = (cfg.image_size, cfg.image_size)
+    keras_way = img_to_array(load_img(tmp_path / "wide.png", target_size=size, interpolation="bilinear",
+                                      keep_aspect_ratio=True))
+    assert np.allclose(x, keras_way / 127.5 - 1.0, atol=1e-5)
+
+
 def test_predict_file_returns_the_top_three_in_order(tmp_path: Path, cfg) -> None:  # noqa: ANN001
     import keras
 

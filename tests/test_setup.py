@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from helpers import environment
+from helpers import environment, models
 from helpers.config import load_config
 
 
@@ -46,3 +46,15 @@ def test_native_stderr_filter_hides_known_lines_and_keeps_others(capfd: pytest.C
     err = capfd.readouterr().err
     assert "oneDNN" not in err
     assert "something really broke" in err
+
+
+def test_cpu_advice_names_the_backbone_and_its_input_size() -> None:
+    """Not always 299 px: the advice is about the backbone the lesson will really train."""
+    inception = load_config(env={}, profile="full")
+    advice = environment.gpu_advice(0, inception)
+    assert "inception_v3" in advice and "299 px" in advice
+    assert f"FLOWERS_BACKBONE={environment.FASTEST_ON_CPU}" in advice
+    fast = load_config(env={}, profile="full", backbone=environment.FASTEST_ON_CPU)
+    advice = environment.gpu_advice(0, fast)
+    assert "224 px" in advice and "299" not in advice and "fastest" in advice
+    assert environment.FASTEST_ON_CPU in models.BACKBONES

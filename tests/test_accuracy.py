@@ -1,0 +1,102 @@
+"""`make accuracy` (tools/accuracy.py): one build folder per seed, and honest aggregation."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from pathlib import Path
+
+import pytest
+
+from tools import accuracy, run_lessons
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fake_results(probe: float, transfer: float, finetune: float) -> dict[str, object]:
+    """What lessons 01, 05, 06 and 07 write into results.json, reduced to what the table reads."""
+    return {"profile": "full", "backbone": "mobilenet_v2_035", "test_accuracy": finetune,
+            "phases": {"probe": {"val_accuracy": 0.9, "test_accuracy": probe},
+                       "transfer": {"val_accuracy": 0.91, "test_accuracy": transfer, "epochs": 14},
+                       "finetune": {"val_accuracy": 0.92, "test_accuracy": finetune, "epochs": 8}},
+            "lessons": {"05_transfer_learning": {"seconds": 100.0}}}
+
+
+def test_the_lessons_are_01_05_06_07_in_order() -> None:
+    names = [p.name[:2] for p in accuracy.lesson_paths(ROOT)]
+    assert names == ["01", "05", "06", "07"]
+
+
+def test_seed_summary_reads_each_models_test_accuracy() -> None:
+    row = accuracy.seed_summary(fake_results(0.93, 0.94, 0.96))
+    assert (row["probe"], row["transfer"], row["finetune"]) == (0.93, 0.94, 0.96)
+    assert row["lesson_seconds"] == {"05_transfer_learning": 100.0}
+
+
+def test_seed_summary_refuses_a_run_that_did_not_score_a_model() -> None:
+    results = fake_results(0.93, 0.94, 0.96)
+    del results["phases"]["probe"]["test_accuracy"]  # type: ignore[index]
+    with pytest.raises(KeyError):
+        accuracy.seed_summary(results)
+
+
+def test_aggregate_is_the_mean_and_the_sample_standard_deviation() -> None:
+    per_seed = {1: {"probe": 0.90, "transfer": 0.95, "finetune": 0.96},
+                2: {"probe": 0.92, "transfer": 0.93, "finetune": 0.97},
+                3: {"probe": 0.94, "transfer": 0.94, "finetune": 0.95}}
+    summary = accuracy.aggregate(per_seed)
+    assert summary["probe"]["mean"] == pytest.approx(0.92)
+    assert summary["probe"]["std"] == pytest.approx(0.02)              # n - 1 in the denominator
+    assert summary["finetune"]["std"] == pytest.approx(statistics.stdev([0.96, 0.97, 0.95]))
+
+
+def test_main_runs_each_seed_in_its_own_build_folder_and_writes_the_table(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each seed's lessons see their own FLOWERS_SEED and FLOWERS_BUILD_DIR; the files add them up."""
+    scores = {1: (0.92, 0.94, 0.95), 2: (0.93, 0.95, 0.97), 3: (0.94, 0.93, 0.96)}
+    calls: list[tuple[str, str, list[str]]] = []
+
+    def fake_run(argv: list[str]) -> int:
+        seed, build = os.environ["FLOWERS_SEED"], os.environ["FLOWERS_BUILD_DIR"]
+        calls.append((seed, build, argv))
+        Path(build).mkdir(parents=True)
+        (Path(build) / "results.json").write_text(json.dumps(fake_results(*scores[int(seed)])))
+        return 0
+
+    monkeypatch.setattr(run_lessons, "main", fake_run)
+    for name, value in {"FLOWERS_PROFILE": "smoke", "FLOWERS_BUILD_DIR": str(tmp_path),
+                        "FLOWERS_DATA_DIR": str(tmp_path / "data"), "FLOWERS_SEED": "42"}.items():
+        monkeypatch.setenv(name, value)
+    assert accuracy.main(["--seeds", "1", "2", "3"]) == 0
+
+    assert [(seed, Path(build).name) for seed, build, _ in calls] == \
+        [("1", "seed-1"), ("2", "seed-2"), ("3", "seed-3")]
+    assert all("compare_speed=False" in argv for _, _, argv in calls)
+    assert [Path(a).name[:2] for a in calls[0][2] if a.endswith(".ipynb")] == ["01", "05", "06", "07"]
+
+    report = json.loads((tmp_path / "accuracy.json").read_text())
+    assert report["summary"]["finetune"]["mean"] == pytest.approx(0.96)
+    assert report["summary"]["probe"]["mean"] == pytest.approx(0.93)
+    assert report["seeds"]["2"]["finetune"] == 0.97
+    table = (tmp_path / "accuracy.md").read_text()
+    assert "| 2 | 0.930 | 0.950 | 0.970 |" in table
+    assert "**0.960 ± 0.010**" in table
+    assert "seeded 40/20/20 splits" in table and "smoke profile" in table
+
+
+def test_main_stops_when_a_lesson_stops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(run_lessons, "main", lambda argv: 1)
+    monkeypatch.setenv("FLOWERS_SEED", "42")   # main sets it per seed; monkeypatch puts it back
+    monkeypatch.setenv("FLOWERS_PROFILE", "smoke")
+    monkeypatch.setenv("FLOWERS_BUILD_DIR", str(tmp_path))
+    monkeypatch.setenv("FLOWERS_DATA_DIR", str(tmp_path / "data"))
+    assert accuracy.main(["--seeds", "1"]) == 1
+    assert not (tmp_path / "accuracy.json").exists()
+
+
+def test_run_lessons_reads_parameters_as_python_values() -> None:
+    notebooks, params = run_lessons._parse(["compare_speed=False", "seed=7", "backbone=mobilenet_v2_035",
+                                            "learning_rate=1e-4"])
+    assert params == {"compare_speed": False, "seed": 7, "backbone": "mobilenet_v2_035", "learning_rate": 1e-4}
+    assert len(notebooks) == 8
