@@ -247,6 +247,9 @@ def read_log(cfg: Config, phase: str) -> dict[str, list[float]]:
 def load_phase_model(cfg: Config, phase: str):  # noqa: ANN201
     """Load the best model ``phase`` saved, checking it fits the configuration.
 
+    A model saved without compile settings (lesson 05's linear probe, which is
+    never trained again) is compiled for ``evaluate``: cross-entropy and accuracy.
+
     Raises:
         FlowersError: naming the lesson to run first when the model is missing
             or was trained for another input size.
@@ -262,4 +265,6 @@ def load_phase_model(cfg: Config, phase: str):  # noqa: ANN201
     if tuple(model.input.shape[1:3]) != (cfg.image_size, cfg.image_size):
         raise FlowersError(f"The saved {phase} model expects {model.input.shape[1]} px images, but this "
                            f"configuration uses {cfg.image_size} px. Run lesson {lesson} again.")
+    if not model.compiled:
+        model.compile(loss="categorical_crossentropy", metrics=["accuracy"])
     return model

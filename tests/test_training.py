@@ -235,3 +235,19 @@ def test_a_model_of_another_size_is_refused(split_cfg: tuple[Config, Path], tmp_
     models.add_head(tiny_backbone(32)).save(path)
     with pytest.raises(FlowersError, match="expects 32 px images.*Run lesson 05 again"):
         training.load_phase_model(cfg, "transfer")
+
+
+def test_an_uncompiled_saved_model_loads_ready_to_evaluate(split_cfg: tuple[Config, Path], tmp_path: Path) -> None:
+    """Lesson 05 saves its linear probe without compile settings; lesson 07 evaluates it without warnings."""
+    import warnings
+
+    cfg, folder = split_cfg
+    cfg = cfg.replace(build_dir=tmp_path, image_size=32, batch_size=32)
+    path = training.model_path(cfg, "probe")
+    path.parent.mkdir(parents=True)
+    models.add_head(tiny_backbone(32)).save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        probe = training.load_phase_model(cfg, "probe")
+    loss, accuracy = probe.evaluate(generators.make_generators(cfg, folder).validation, verbose=0)
+    assert loss > 0 and 0 <= accuracy <= 1
