@@ -20,10 +20,13 @@ so a rerun never mixes two runs' states.
 from __future__ import annotations
 
 import csv
+import json
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from helpers import data
 from helpers.config import Config
 from helpers.errors import FlowersError
 
@@ -162,12 +165,97 @@ def best_epoch(history: dict[str, list[float]]) -> int:
     return min(range(len(losses)), key=losses.__getitem__)
 
 
+#: The phases built one on another, in order (lesson 05's linear probe stands alone).
+PHASE_ORDER: tuple[str, ...] = ("transfer", "finetune", "final")
+#: The lesson that makes each phase's files.
+PHASE_LESSON: dict[str, str] = {"probe": "05", "transfer": "05", "finetune": "06", "final": "07"}
+
+
+def identity_path(cfg: Config, phase: str) -> Path:
+    """The record of what ``phase``'s model and log were made from (next to the model)."""
+    return model_path(cfg, phase).with_suffix(".json")
+
+
+def run_identity(cfg: Config) -> dict[str, object]:
+    """What a trained model depends on: profile, backbone, image size, the split and the archive.
+
+    The archive's md5 is the one recorded with the split on disk (``split.json``).
+    """
+    info = data.split_dir(cfg) / "split.json"
+    try:
+        md5 = json.loads(info.read_text()).get("md5") if info.exists() else None
+    except (OSError, ValueError):
+        md5 = None
+    return {"profile": cfg.profile, "backbone": cfg.backbone, "image_size": cfg.image_size,
+            "split": cfg.split, "seed": cfg.seed, "split_sizes": list(cfg.split_sizes), "archive_md5": md5}
+
+
+def _describe(identity: dict[str, object]) -> str:
+    return (f"the {identity.get('split')} split with seed {identity.get('seed')} "
+            f"({identity.get('split_sizes')} per class), {identity.get('backbone')} at "
+            f"{identity.get('image_size')} px, {identity.get('profile')} profile, archive md5 "
+            f"{identity.get('archive_md5')}")
+
+
 def start_clean(cfg: Config, phase: str) -> list[Path]:
-    """Delete ``phase``'s old checkpoint and log; return what was deleted."""
-    gone = [p for p in (model_path(cfg, phase), log_path(cfg, phase)) if p.exists()]
+    """Start ``phase`` afresh: delete its old files and those of every later phase; record this run.
+
+    The later phases were built on this one's old files, so they are retired
+    too (re-running lesson 05 retires lesson 06's model). The phase's record
+    (:func:`identity_path`) then names this run's settings and split, and for
+    a phase built on an earlier one, the earlier one's record, so that
+    :func:`check_identity` can refuse a model of another split or run.
+    Returns the files that were deleted.
+    """
+    later = PHASE_ORDER[PHASE_ORDER.index(phase) + 1:] if phase in PHASE_ORDER else ()
+    candidates = [model_path(cfg, phase), log_path(cfg, phase), identity_path(cfg, phase)]
+    for other in later:
+        candidates += [model_path(cfg, other), log_path(cfg, other), identity_path(cfg, other)]
+    gone = [p for p in candidates if p.exists()]
     for path in gone:
         path.unlink()
-    return gone
+    started_from = None
+    if phase in PHASE_ORDER[1:]:
+        previous = PHASE_ORDER[PHASE_ORDER.index(phase) - 1]
+        if identity_path(cfg, previous).exists():
+            started_from = json.loads(identity_path(cfg, previous).read_text())
+    record = {"phase": phase, "run": uuid.uuid4().hex, "identity": run_identity(cfg),
+              "started_from": started_from}
+    path = identity_path(cfg, phase)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(path)
+    return [p for p in gone if p != identity_path(cfg, phase)]
+
+
+def check_identity(cfg: Config, phase: str) -> None:
+    """Refuse ``phase``'s files when they were made from another split, setting or run.
+
+    Raises:
+        FlowersError: naming the difference and the lesson to run again.
+    """
+    lesson = PHASE_LESSON.get(phase, "08")
+    path = identity_path(cfg, phase)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise FlowersError(f"The {phase} files in {path.parent} have no readable record of the split and "
+                           f"settings they were made with, so they could have seen this run's test photos. "
+                           f"Run lesson {lesson} again.") from None
+    saved, now = record.get("identity", {}), run_identity(cfg)
+    if saved != now:
+        changed = ", ".join(f"{key} {saved.get(key)!r} -> {now[key]!r}" for key in now if saved.get(key) != now[key])
+        raise FlowersError(f"The {phase} model was trained on {_describe(saved)}; this run uses "
+                           f"{_describe(now)} ({changed}). Its training photos may be this run's test "
+                           f"photos: run lesson {lesson} again.")
+    base = record.get("started_from")
+    if base is not None:
+        earlier = identity_path(cfg, base.get("phase", ""))
+        current = json.loads(earlier.read_text()) if earlier.exists() else None
+        if current is None or current.get("run") != base.get("run"):
+            raise FlowersError(f"The {phase} model was built on an earlier {base.get('phase')} model, which "
+                               f"has been trained again since: run lesson {lesson} again.")
 
 
 def epoch_timer():  # noqa: ANN201 - keras.callbacks.Callback
@@ -237,6 +325,7 @@ def read_log(cfg: Config, phase: str) -> dict[str, list[float]]:
     if not path.exists():
         lesson = "05" if phase == "transfer" else "06"
         raise FlowersError(f"No {phase} history at {path}. Run lesson {lesson} first.")
+    check_identity(cfg, phase)
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
@@ -257,10 +346,11 @@ def load_phase_model(cfg: Config, phase: str):  # noqa: ANN201
     import keras
 
     path = model_path(cfg, phase)
-    lesson = {"probe": "05", "transfer": "05", "finetune": "06", "final": "07"}[phase]
+    lesson = PHASE_LESSON[phase]
     if not path.exists():
         raise FlowersError(f"This lesson needs the {phase} model ({path}), which does not exist yet. "
                            f"Run lesson {lesson} first.")
+    check_identity(cfg, phase)
     model = keras.models.load_model(path)
     if tuple(model.input.shape[1:3]) != (cfg.image_size, cfg.image_size):
         raise FlowersError(f"The saved {phase} model expects {model.input.shape[1]} px images, but this "

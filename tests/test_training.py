@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -231,8 +232,12 @@ def test_a_model_of_another_size_is_refused(split_cfg: tuple[Config, Path], tmp_
     cfg, _ = split_cfg
     cfg = cfg.replace(build_dir=tmp_path)
     path = training.model_path(cfg, "transfer")
-    path.parent.mkdir(parents=True)
+    training.start_clean(cfg.replace(image_size=32), "transfer")     # trained at 32 px...
     models.add_head(tiny_backbone(32)).save(path)
+    with pytest.raises(FlowersError, match=r"image_size 32 -> 75.*run lesson 05 again"):
+        training.load_phase_model(cfg, "transfer")                    # ...loaded at 75 px
+    training.start_clean(cfg, "transfer")                               # a record that claims 75 px
+    models.add_head(tiny_backbone(32)).save(path)                       # beside a 32 px model
     with pytest.raises(FlowersError, match="expects 32 px images.*Run lesson 05 again"):
         training.load_phase_model(cfg, "transfer")
 
@@ -244,10 +249,86 @@ def test_an_uncompiled_saved_model_loads_ready_to_evaluate(split_cfg: tuple[Conf
     cfg, folder = split_cfg
     cfg = cfg.replace(build_dir=tmp_path, image_size=32, batch_size=32)
     path = training.model_path(cfg, "probe")
-    path.parent.mkdir(parents=True)
+    training.start_clean(cfg, "probe")
     models.add_head(tiny_backbone(32)).save(path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         probe = training.load_phase_model(cfg, "probe")
     loss, accuracy = probe.evaluate(generators.make_generators(cfg, folder).validation, verbose=0)
     assert loss > 0 and 0 <= accuracy <= 1
+
+
+# ----------------------------------------------------------------- run identity: no model of another split
+
+
+def _train_phase(cfg: Config, folder: Path, phase: str, initial_epoch: int = 0) -> None:
+    """One short phase with the tiny base, through the helper the lessons package (fit_phase)."""
+    gens = generators.make_generators(cfg, folder)
+    model = models.add_head(tiny_backbone(cfg.image_size))
+    training.compile_transfer(model)
+    training.fit_phase(cfg, model, gens, phase, epochs=1, initial_epoch=initial_epoch, verbose=0)
+
+
+@pytest.fixture
+def seed42(tmp_path: Path, synthetic_source: Path) -> tuple[Config, Path]:
+    """Seed 42's smoke split, with a transfer and a fine-tuned model trained on it (32 px, one step)."""
+    cfg, folder = smoke_split(tmp_path, synthetic_source)
+    cfg = cfg.replace(image_size=32, batch_size=32, steps_per_epoch=1)
+    _train_phase(cfg, folder, "transfer")
+    _train_phase(cfg, folder, "finetune", initial_epoch=1)
+    return cfg, folder
+
+
+def test_a_model_trained_on_another_seeds_split_is_refused(seed42: tuple[Config, Path]) -> None:
+    """The leak: seed 42's models would have trained on about half of seed 7's test photos."""
+    cfg, _ = seed42
+    seven = cfg.replace(seed=7)
+    folder = data.ensure_split(seven, verbose=False)
+    old_train = {r["image"] for r in data.read_manifest(data.split_dir(cfg).parent / "split")
+                 if r["split"] == "train"}
+    assert folder == data.split_dir(seven) and old_train  # the split on disk is now seed 7's
+    for phase, lesson in (("transfer", "05"), ("finetune", "06")):
+        with pytest.raises(training.FlowersError, match=rf"seed 42.*seed 7.*run lesson {lesson} again"):
+            training.load_phase_model(seven, phase)
+        with pytest.raises(training.FlowersError, match=rf"seed 42.*seed 7.*run lesson {lesson} again"):
+            training.read_log(seven, phase)
+    # Back on seed 42, the same files are accepted again: nothing was deleted.
+    data.ensure_split(cfg, verbose=False)
+    assert training.load_phase_model(cfg, "finetune") is not None
+
+
+def test_rerunning_the_transfer_phase_retires_the_fine_tuned_model(seed42: tuple[Config, Path]) -> None:
+    cfg, folder = seed42
+    finetuned = training.model_path(cfg, "finetune")
+    assert finetuned.exists() and training.identity_path(cfg, "finetune").exists()
+    _train_phase(cfg, folder, "transfer")
+    assert not finetuned.exists() and not training.log_path(cfg, "finetune").exists()
+    with pytest.raises(training.FlowersError, match="Run lesson 06 first"):
+        training.load_phase_model(cfg, "finetune")
+
+
+def test_a_fine_tuned_model_built_on_an_older_transfer_model_is_refused(seed42: tuple[Config, Path]) -> None:
+    """Lesson 07 never mixes two runs: a fine-tuned model must come from the transfer model on disk."""
+    cfg, _ = seed42
+    record = training.identity_path(cfg, "transfer")
+    saved = record.read_text()
+    record.write_text(saved.replace('"run": "', '"run": "0'))   # the transfer phase ran again since
+    with pytest.raises(training.FlowersError, match="earlier transfer model.*run lesson 06 again"):
+        training.load_phase_model(cfg, "finetune")
+    assert training.load_phase_model(cfg, "transfer") is not None
+
+
+def test_a_model_without_a_record_is_refused(seed42: tuple[Config, Path]) -> None:
+    cfg, _ = seed42
+    training.identity_path(cfg, "transfer").unlink()
+    with pytest.raises(training.FlowersError, match="no readable record.*Run lesson 05 again"):
+        training.load_phase_model(cfg, "transfer")
+
+
+def test_the_identity_names_split_seed_sizes_backbone_size_and_archive(seed42: tuple[Config, Path]) -> None:
+    cfg, _ = seed42
+    identity = training.run_identity(cfg)
+    assert identity == {"profile": "smoke", "backbone": "inception_v3", "image_size": 32, "split": "seeded",
+                        "seed": 42, "split_sizes": [40, 20, 20],
+                        "archive_md5": json.loads((data.split_dir(cfg) / "split.json").read_text())["md5"]}
+    assert identity["archive_md5"]
