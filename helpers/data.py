@@ -96,19 +96,81 @@ def expected_md5(cfg: Config) -> str | None:
     return cfg.archive_md5
 
 
+def _kept_file_message(path: Path, actual: str, expected: str, variable: str, url: str) -> str:
+    return (f"{path} is not the file the course expects: its md5 is {actual}, not {expected}. "
+            f"The course did not download it, so it was kept. If it is your own copy (a repack, "
+            f"say), use it with {variable}={actual} (or {variable}= to skip the check); otherwise "
+            f"move it away and run the cell again to download it from {url}.")
+
+
+def _fetch(cfg: Config, name: str, url: str, md5: str | None, variable: str) -> tuple[Path, bool]:
+    """``downloads/<name>``: a copy already there (checked), or a fresh download; and whether it is fresh.
+
+    A file already at that path was put there by the learner, or downloaded
+    and checked by an earlier run: it is never deleted. When its md5 is not
+    the expected one, the course stops with its real md5 and the variable
+    that accepts it. A download goes to ``<name>.part`` and gets the real
+    name only after ``get_file`` has checked its md5; a failed one is deleted.
+
+    Raises:
+        FlowersError: for a kept file of the wrong md5, an unreachable URL,
+            or a download that fails its md5 check.
+    """
+    from keras.utils import get_file
+
+    downloads = cfg.work_dir / "downloads"
+    # get_file silently falls back to /tmp/.keras when the cache folder does not exist yet.
+    downloads.mkdir(parents=True, exist_ok=True)
+    target = downloads / name
+    if target.exists():
+        if md5 is not None and (actual := synthetic.md5_of(target)) != md5:
+            raise FlowersError(_kept_file_message(target, actual, md5, variable, url))
+        return target, False
+    partial = downloads / f"{name}.part"
+    _remove(partial)
+    try:
+        get_file(fname=partial.name, origin=url, file_hash=md5, hash_algorithm="md5",
+                 cache_dir=str(cfg.work_dir), cache_subdir="downloads")
+    except ValueError as exc:
+        _remove(partial)
+        if "hash" not in str(exc).lower():
+            raise
+        raise FlowersError(
+            f"The file downloaded from {url} is corrupt or incomplete: its md5 is not {md5}. The "
+            f"course deleted what it downloaded; run the cell again to download it again. If the "
+            f"file at that address is a repack, set {variable} to its md5 (or to an empty value "
+            f"to skip the check).") from None
+    except Exception as exc:  # get_file wraps every network failure in a bare Exception
+        _remove(partial)
+        if "URL fetch failure" not in str(exc):
+            raise
+        raise Unreachable(str(exc).split(" -- ")[-1]) from None
+    partial.rename(target)
+    return target, True
+
+
+class Unreachable(FlowersError):
+    """A download that could not start (no network, no such file); the callers say what to do."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def download_archive(cfg: Config, verbose: bool = True) -> Path:
     """Download, verify and extract the archive; return the folder that holds ``jpg/``.
 
-    ``keras.utils.get_file`` does the work: it keeps the archive in
-    ``<work_dir>/downloads/``, skips the download when a copy with the right
-    md5 is already there, and extracts it into ``17flowers_extracted/``. A
-    finished extraction is marked with a ``.complete`` file, so reruns cost
-    nothing.
+    ``keras.utils.get_file`` does the work: it downloads the archive into
+    ``<work_dir>/downloads/`` (unless a copy is already there), checks its
+    md5, and extracts it into ``17flowers_extracted/``. A finished
+    extraction is marked with a ``.complete`` file, so reruns cost nothing.
 
     Raises:
         FlowersError: when the URL cannot be reached, or the archive is corrupt
-            or truncated. A bad archive and any partial extraction are deleted,
-            so the next run downloads again.
+            or truncated. An archive the course downloaded in this call is
+            deleted when it is bad; a file that was already there is kept, and
+            the message says what to do with it. A partial extraction is
+            always deleted.
     """
     from keras.utils import get_file
 
@@ -122,49 +184,32 @@ def download_archive(cfg: Config, verbose: bool = True) -> Path:
             print(f"Already downloaded and extracted: {extracted}")
         return extracted
     _remove(extracted)
-    # get_file silently falls back to /tmp/.keras when the cache folder does not exist yet.
-    downloads.mkdir(parents=True, exist_ok=True)
     if verbose and md5 is None:
         print("FLOWERS17_MD5 is empty: the archive's checksum will NOT be checked.")
     try:
-        get_file(
-            fname=ARCHIVE_NAME, origin=cfg.archive_url, file_hash=md5,
-            hash_algorithm="md5", cache_dir=str(cfg.work_dir), cache_subdir="downloads",
-            extract=True,
-        )
-    except ValueError as exc:
-        if "hash does not match" in str(exc):
+        _, fresh = _fetch(cfg, ARCHIVE_NAME, cfg.archive_url, md5, "FLOWERS17_MD5")
+    except Unreachable as exc:
+        raise FlowersError(_download_message(cfg, exc.reason)) from None
+
+    def bad_archive(what: str) -> FlowersError:
+        _remove(extracted)
+        if fresh:
             _remove(archive)
-            _remove(extracted)
-            raise FlowersError(
-                f"The archive downloaded from {cfg.archive_url} is corrupt or incomplete: "
-                f"its md5 is not {md5}. The bad file was deleted; run the cell again to "
-                f"download it again. If you repacked the archive yourself, set FLOWERS17_MD5 "
-                f"to its md5 (or to an empty value to skip the check)."
-            ) from None
-        raise
+            return FlowersError(f"{what} The course deleted the file it downloaded; check FLOWERS17_URL "
+                                f"and run the cell again to download it again.")
+        return FlowersError(f"{what} The course did not download {archive}, so it was kept: replace it "
+                            f"with a good copy, or move it away to download the archive from "
+                            f"{cfg.archive_url}.")
+
+    try:  # the file is there and checked: get_file only extracts it
+        get_file(fname=ARCHIVE_NAME, origin=cfg.archive_url, file_hash=md5, hash_algorithm="md5",
+                 cache_dir=str(cfg.work_dir), cache_subdir="downloads", extract=True)
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        if isinstance(exc, OSError) and not archive.exists():
-            raise FlowersError(_download_message(cfg, str(exc))) from None
-        _remove(archive)
-        _remove(extracted)
-        raise FlowersError(
-            f"The archive from {cfg.archive_url} could not be extracted ({type(exc).__name__}: "
-            f"{exc}). It is probably truncated or corrupt. The bad file was deleted; run the "
-            f"cell again to download it again."
-        ) from None
-    except Exception as exc:  # get_file wraps every network failure in a bare Exception
-        if "URL fetch failure" in str(exc):
-            reason = str(exc).split(" -- ")[-1]
-            raise FlowersError(_download_message(cfg, reason)) from None
-        raise
+        raise bad_archive(f"The archive from {cfg.archive_url} could not be extracted ({type(exc).__name__}: "
+                          f"{exc}). It is probably truncated or corrupt.") from None
     if not (extracted / "jpg" / "files.txt").exists():
-        _remove(archive)
-        _remove(extracted)
-        raise FlowersError(
-            f"The file from {cfg.archive_url} is not the Flowers17 archive (no jpg/files.txt "
-            f"inside). The bad file was deleted; check FLOWERS17_URL and run the cell again."
-        )
+        raise bad_archive(f"The file from {cfg.archive_url} is not the Flowers17 archive (no jpg/files.txt "
+                          f"inside).")
     marker.write_text(f"{cfg.archive_url} {md5}\n")
     return extracted
 
@@ -249,24 +294,23 @@ def seeded_split(labels: dict[int, int], sizes: tuple[int, int, int], seed: int)
 
 
 def download_official_splits(cfg: Config) -> Path:
-    """Download (or reuse) ``datasplits.mat`` and return its path."""
-    from keras.utils import get_file
+    """Download (or reuse) ``datasplits.mat`` and return its path.
 
-    md5 = cfg.splits_md5
-    (cfg.work_dir / "downloads").mkdir(parents=True, exist_ok=True)
+    Raises:
+        FlowersError: when it cannot be had; a copy already in ``downloads/``
+            whose md5 is wrong is kept, and the message gives its md5.
+    """
     if cfg.synthetic:
         synthetic.ensure_synthetic_source(cfg.data_dir / "synthetic", seed=0)
     try:
-        return Path(get_file(fname="datasplits.mat", origin=cfg.splits_url, file_hash=md5,
-                             hash_algorithm="md5", cache_dir=str(cfg.work_dir),
-                             cache_subdir="downloads"))
-    except Exception as exc:
-        (cfg.work_dir / "downloads" / "datasplits.mat").unlink(missing_ok=True)
+        path, _ = _fetch(cfg, "datasplits.mat", cfg.splits_url, cfg.splits_md5, "FLOWERS17_SPLITS_MD5")
+    except Unreachable as exc:
         raise FlowersError(
-            f"Could not get the official split file from {cfg.splits_url} ({exc}). "
+            f"Could not get the official split file from {cfg.splits_url} ({exc.reason}). "
             f"Check your connection and run the cell again, point FLOWERS17_SPLITS_URL at a copy "
             f"(a path or a file:// URL), or use FLOWERS_SPLIT=seeded."
         ) from None
+    return path
 
 
 def official_splits_if_available(cfg: Config) -> Path | None:

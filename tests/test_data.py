@@ -151,11 +151,12 @@ def test_smoke_download_goes_through_keras_get_file(smoke_cfg: Config, synthetic
     monkeypatch.setattr(keras.utils, "get_file", spy)
     extracted = data.download_archive(smoke_cfg, verbose=False)
 
-    assert len(calls) == 1
-    assert calls[0]["origin"] == smoke_cfg.archive_url
+    # One call downloads to a temporary name and checks the md5; one extracts the renamed archive.
+    assert [c["fname"] for c in calls] == ["17flowers.tgz.part", "17flowers.tgz"]
+    assert all(c["origin"] == smoke_cfg.archive_url and c["file_hash"] == synthetic_md5 for c in calls)
     assert str(calls[0]["origin"]).startswith("file://")
-    assert calls[0]["file_hash"] == synthetic_md5
-    assert calls[0]["extract"] is True
+    assert not calls[0].get("extract") and calls[1]["extract"] is True
+    assert not (downloads(smoke_cfg) / "17flowers.tgz.part").exists()
     assert extracted == downloads(smoke_cfg) / "17flowers_extracted"
     assert synthetic.md5_of(downloads(smoke_cfg) / "17flowers.tgz") == synthetic_md5
     listed = (extracted / "jpg" / "files.txt").read_text().split()
@@ -164,7 +165,7 @@ def test_smoke_download_goes_through_keras_get_file(smoke_cfg: Config, synthetic
 
     capsys.readouterr()
     assert data.download_archive(smoke_cfg) == extracted
-    assert len(calls) == 1
+    assert len(calls) == 2
     assert "Already downloaded" in capsys.readouterr().out
 
 
@@ -284,6 +285,64 @@ def test_a_file_that_is_not_an_archive_is_rejected(tmp_path: Path) -> None:
     assert served.as_uri() in message
     assert not (downloads(cfg) / "17flowers.tgz").exists()
     assert not (downloads(cfg) / "17flowers_extracted").exists()
+
+
+def test_a_users_archive_with_another_md5_is_kept_and_the_message_gives_its_md5(
+        tmp_path: Path, synthetic_source: Path, synthetic_md5: str) -> None:
+    """Offline, a repacked archive put by hand: never deleted; the message says how to accept it."""
+    cfg = load_config(env={}, profile="full", data_dir=tmp_path / "data",
+                      archive_url=f"http://127.0.0.1:{closed_local_port()}/17flowers.tgz")
+    mine = downloads(cfg) / "17flowers.tgz"
+    mine.parent.mkdir(parents=True)
+    shutil.copy(synthetic_source / "17flowers.tgz", mine)
+    before = mine.read_bytes()
+    with pytest.raises(FlowersError) as info:
+        data.download_archive(cfg, verbose=False)
+    message = str(info.value)
+    assert f"its md5 is {synthetic_md5}" in message and cfg.archive_md5 in message
+    assert f"FLOWERS17_MD5={synthetic_md5}" in message and "kept" in message
+    assert_single_readable_message(info.value)
+    assert mine.read_bytes() == before, "the learner's file must be untouched"
+    assert sorted(p.name for p in downloads(cfg).iterdir()) == ["17flowers.tgz"]
+    # Accepting it as the message says works, still offline.
+    extracted = data.download_archive(cfg.replace(archive_md5=synthetic_md5), verbose=False)
+    assert len((extracted / "jpg" / "files.txt").read_text().split()) == N
+    assert mine.read_bytes() == before
+
+
+def test_a_users_truncated_archive_is_kept_with_the_check_off(tmp_path: Path, synthetic_source: Path) -> None:
+    cfg = load_config(env={}, profile="full", data_dir=tmp_path / "data", archive_md5="",
+                      archive_url=f"http://127.0.0.1:{closed_local_port()}/17flowers.tgz")
+    mine = downloads(cfg) / "17flowers.tgz"
+    mine.parent.mkdir(parents=True)
+    good = (synthetic_source / "17flowers.tgz").read_bytes()
+    mine.write_bytes(good[: len(good) // 2])
+    with pytest.raises(FlowersError, match="truncated or corrupt.*did not download.*so it was kept"):
+        data.download_archive(cfg, verbose=False)
+    assert mine.read_bytes() == good[: len(good) // 2]
+    assert not (downloads(cfg) / "17flowers_extracted").exists(), "no half-extracted folder is left"
+
+
+def test_a_users_datasplits_mat_with_another_md5_is_kept(smoke_cfg_downloaded: Config) -> None:
+    cfg = smoke_cfg_downloaded.replace(split="official1", splits_md5="0" * 32)
+    mine = downloads(cfg) / "datasplits.mat"
+    shutil.copy(cfg.data_dir / "synthetic" / "datasplits.mat", mine)
+    before = mine.read_bytes()
+    with pytest.raises(FlowersError) as info:
+        data.prepare_split(cfg, verbose=False)
+    actual = synthetic.md5_of(mine)
+    assert f"FLOWERS17_SPLITS_MD5={actual}" in str(info.value) and "kept" in str(info.value)
+    assert mine.read_bytes() == before
+
+
+def test_a_failed_download_leaves_no_partial_file(smoke_cfg: Config, tmp_path: Path, synthetic_md5: str) -> None:
+    served = tmp_path / "server" / "17flowers.tgz"
+    served.parent.mkdir()
+    served.write_bytes(b"not the archive")
+    cfg = smoke_cfg.replace(archive_url=served.as_uri(), archive_md5=synthetic_md5)
+    with pytest.raises(FlowersError, match="corrupt or incomplete.*deleted"):
+        data.download_archive(cfg, verbose=False)
+    assert list(downloads(cfg).iterdir()) == []
 
 
 @pytest.mark.filterwarnings("ignore:Skipping invalid path")
