@@ -106,11 +106,13 @@ def _kept_file_message(path: Path, actual: str, expected: str, variable: str, ur
 def _fetch(cfg: Config, name: str, url: str, md5: str | None, variable: str) -> tuple[Path, bool]:
     """``downloads/<name>``: a copy already there (checked), or a fresh download; and whether it is fresh.
 
-    A file already at that path was put there by the learner, or downloaded
-    and checked by an earlier run: it is never deleted. When its md5 is not
-    the expected one, the course stops with its real md5 and the variable
-    that accepts it. A download goes to ``<name>.part`` and gets the real
-    name only after ``get_file`` has checked its md5; a failed one is deleted.
+    A download goes to ``<name>.part`` and gets the real name only after
+    ``get_file`` has checked its md5; a failed one is deleted. A finished
+    download is recorded in ``<name>.source`` (its URL and md5): when the
+    URL or the md5 changes, the course downloads again, replacing its own
+    file. A file without that record was put there by the learner and is
+    never deleted: when its md5 is not the expected one, the course stops
+    with its real md5 and the variable that accepts it.
 
     Raises:
         FlowersError: for a kept file of the wrong md5, an unreachable URL,
@@ -122,10 +124,22 @@ def _fetch(cfg: Config, name: str, url: str, md5: str | None, variable: str) -> 
     # get_file silently falls back to /tmp/.keras when the cache folder does not exist yet.
     downloads.mkdir(parents=True, exist_ok=True)
     target = downloads / name
+    source = downloads / f"{name}.source"
+    if target.exists() and source.exists():  # the course's own download: reuse it only for the same source
+        try:
+            recorded = json.loads(source.read_text())
+        except ValueError:
+            recorded = None
+        if recorded == {"url": url, "md5": md5} and (md5 is None or synthetic.md5_of(target) == md5):
+            return target, False
+        print(f"The {name} in {downloads} came from another source ({recorded}); downloading it again.")
+        _remove(target)
+        _remove(source)
     if target.exists():
         if md5 is not None and (actual := synthetic.md5_of(target)) != md5:
             raise FlowersError(_kept_file_message(target, actual, md5, variable, url))
         return target, False
+    _remove(source)
     partial = downloads / f"{name}.part"
     _remove(partial)
     try:
@@ -146,6 +160,9 @@ def _fetch(cfg: Config, name: str, url: str, md5: str | None, variable: str) -> 
             raise
         raise Unreachable(str(exc).split(" -- ")[-1]) from None
     partial.rename(target)
+    tmp = downloads / f"{name}.source.tmp"
+    tmp.write_text(json.dumps({"url": url, "md5": md5}))
+    tmp.replace(source)
     return target, True
 
 
@@ -195,6 +212,7 @@ def download_archive(cfg: Config, verbose: bool = True) -> Path:
         _remove(extracted)
         if fresh:
             _remove(archive)
+            _remove(archive.with_name(f"{ARCHIVE_NAME}.source"))
             return FlowersError(f"{what} The course deleted the file it downloaded; check FLOWERS17_URL "
                                 f"and run the cell again to download it again.")
         return FlowersError(f"{what} The course did not download {archive}, so it was kept: replace it "

@@ -335,6 +335,27 @@ def test_a_users_datasplits_mat_with_another_md5_is_kept(smoke_cfg_downloaded: C
     assert mine.read_bytes() == before
 
 
+def test_a_changed_url_downloads_again_instead_of_reusing_the_old_archive(
+        tmp_path: Path, synthetic_source: Path, synthetic_md5: str) -> None:
+    """With the md5 check off, the cache is keyed by its URL: a new FLOWERS17_URL is fetched, not ignored."""
+    first, second = tmp_path / "a" / "17flowers.tgz", tmp_path / "b" / "17flowers.tgz"
+    first.parent.mkdir()
+    second.parent.mkdir()
+    shutil.copy(synthetic_source / "17flowers.tgz", first)
+    good = (synthetic_source / "17flowers.tgz").read_bytes()
+    second.write_bytes(good[: len(good) // 2])           # a different (broken) file at the new URL
+    cfg = load_config(env={}, profile="full", data_dir=tmp_path / "data", archive_md5="",
+                      archive_url=first.as_uri())
+    data.download_archive(cfg, verbose=False)
+    record = json.loads((downloads(cfg) / "17flowers.tgz.source").read_text())
+    assert record == {"url": first.as_uri(), "md5": None}
+    with pytest.raises(FlowersError, match="truncated or corrupt.*deleted the file it downloaded"):
+        data.download_archive(cfg.replace(archive_url=second.as_uri()), verbose=False)
+    assert not (downloads(cfg) / "17flowers.tgz").exists(), "the course's own bad download is removed"
+    data.download_archive(cfg, verbose=False)             # back to the good URL: fetched again, works
+    assert synthetic.md5_of(downloads(cfg) / "17flowers.tgz") == synthetic_md5
+
+
 def test_a_failed_download_leaves_no_partial_file(smoke_cfg: Config, tmp_path: Path, synthetic_md5: str) -> None:
     served = tmp_path / "server" / "17flowers.tgz"
     served.parent.mkdir()
@@ -383,7 +404,8 @@ def test_archive_members_cannot_escape_the_extraction_folder(
 
     for name, target in escapes.items():
         assert not target.exists(), f"{name!r} escaped to {target}"
-    allowed = {cfg.data_dir, cfg.work_dir, downloads(cfg), downloads(cfg) / "17flowers.tgz", extracted}
+    allowed = {cfg.data_dir, cfg.work_dir, downloads(cfg), downloads(cfg) / "17flowers.tgz",
+               downloads(cfg) / "17flowers.tgz.source", extracted}
     new = all_paths(tmp_path) - before
     strays = {p for p in new if p not in allowed and extracted not in p.parents}
     assert not strays, f"written outside the extraction folder: {sorted(strays)}"
