@@ -101,3 +101,78 @@ def test_results_of_another_profile_are_replaced(cfg) -> None:  # noqa: ANN001
     full = cfg.replace(profile="full")
     fresh = results.update_results(full, {"image_size": 299})
     assert fresh == {"profile": "full", "image_size": 299}
+
+
+# --------------------------------------------------------------------------- any photo a learner tries
+
+
+def test_a_missing_path_a_folder_and_a_text_file_each_get_one_sentence(tmp_path: Path, cfg) -> None:  # noqa: ANN001
+    from helpers.errors import FlowersError
+
+    (tmp_path / "notes.txt").write_text("not a photo\n")
+    cases = {tmp_path / "nope.jpg": "There is no file at", tmp_path: "is a folder",
+             tmp_path / "notes.txt": "is not an image file"}
+    for path, words in cases.items():
+        with pytest.raises(FlowersError, match=words) as info:
+            evaluation.load_image_for_model(path, cfg)
+        assert "\n" not in str(info.value)
+
+
+def test_an_image_over_the_pixel_limit_is_refused(tmp_path: Path, cfg, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    from helpers.errors import FlowersError
+
+    _photo((120, 90)).save(tmp_path / "big.png")
+    monkeypatch.setattr(evaluation, "MAX_PIXELS", 100 * 80)
+    with pytest.raises(FlowersError, match=r"120 x 90 pixels, more than the 8,000"):
+        evaluation.load_image_for_model(tmp_path / "big.png", cfg)
+
+
+def test_a_16_bit_greyscale_png_keeps_its_greys(tmp_path: Path, cfg) -> None:  # noqa: ANN001
+    """Mid-grey in 16 bits (32768) must come out mid-grey, not white."""
+    grey = Image.fromarray(np.full((40, 40), 32768, dtype=np.uint16))
+    grey.save(tmp_path / "grey16.png")
+    assert Image.open(tmp_path / "grey16.png").mode.startswith("I")
+    x = evaluation.load_image_for_model(tmp_path / "grey16.png", cfg)
+    assert np.allclose(x, 0.0, atol=0.01), "127.5 of 255 is 0 after InceptionV3's preprocessing"
+
+
+def test_a_phone_photo_is_turned_upright_by_its_exif_orientation(tmp_path: Path, cfg) -> None:  # noqa: ANN001
+    """Stored wide (red left, blue right) with orientation 6: shown tall, red on top, blue below."""
+    stored = Image.new("RGB", (80, 40), (255, 0, 0))
+    stored.paste((0, 0, 255), (40, 0, 80, 40))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    stored.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    red = evaluation.load_image_for_model(tmp_path / "phone.jpg", cfg)[0, ..., 0]
+    rows, columns = red.mean(axis=1), red.mean(axis=0)
+    assert rows.max() - rows.min() > 1.5, "upright: the colour changes from top to bottom"
+    assert columns.max() - columns.min() < 0.2, "not sideways: no change from left to right"
+
+
+def test_an_http_url_is_fetched_with_get_file(tmp_path: Path, cfg, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """A local web server on 127.0.0.1 stands in for the internet."""
+    for name in ("no_proxy", "NO_PROXY"):  # never route the local URL through a proxy
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "web"
+    served.mkdir()
+    _photo().save(served / "flower.png")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/flower.png"
+        x = evaluation.load_image_for_model(url, cfg)
+        assert np.allclose(x, evaluation.load_image_for_model(served / "flower.png", cfg))
+        from helpers.errors import FlowersError
+
+        with pytest.raises(FlowersError, match="Could not download the photo"):
+            evaluation.load_image_for_model(url.replace("flower.png", "missing.png"), cfg)
+    finally:
+        server.shutdown()
+        server.server_close()
