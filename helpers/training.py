@@ -123,22 +123,23 @@ def set_trainable_from(model, first_trainable: int, keep_batchnorm_frozen: bool 
 LABEL_SMOOTHING = 0.1
 
 
-def compile_transfer(model, learning_rate: float = 1e-3) -> None:  # noqa: ANN001
-    """Compile for phase 1: Adam, cross-entropy with label smoothing, accuracy."""
+def _compile(model, learning_rate: float) -> None:  # noqa: ANN001
+    """Adam at ``learning_rate``, cross-entropy with label smoothing, accuracy: both phases' settings."""
     import keras
 
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=LABEL_SMOOTHING),
                   metrics=["accuracy"])
+
+
+def compile_transfer(model, learning_rate: float = 1e-3) -> None:  # noqa: ANN001
+    """Compile for phase 1: Adam at 1e-3, cross-entropy with label smoothing, accuracy."""
+    _compile(model, learning_rate)
 
 
 def compile_finetune(model, learning_rate: float = 1e-4) -> None:  # noqa: ANN001
     """Compile for phase 2: the same Adam and loss, at a ten times lower learning rate."""
-    import keras
-
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=LABEL_SMOOTHING),
-                  metrics=["accuracy"])
+    _compile(model, learning_rate)
 
 
 #: Epochs without a lower validation loss before EarlyStopping ends a phase.
