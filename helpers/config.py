@@ -153,6 +153,28 @@ def _md5_setting(env: Mapping[str, str], name: str, default: str | None) -> str 
     return value or None
 
 
+#: The largest seed ``keras.utils.set_random_seed`` accepts (NumPy's limit): 2**32 - 1.
+MAX_SEED = 2**32 - 1
+
+
+def _check_writable_folder(path: Path, variable: str) -> None:
+    """Refuse a data or build folder that is a file, or that cannot be created or written.
+
+    Nothing is created here: the folder may not exist yet, so the check is made
+    on the nearest part of the path that does.
+    """
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise FlowersError(f"{variable} must be a folder, but {existing} is a file. Point {variable} at a "
+                           f"folder (it is created when missing).")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        problem = (f"the folder {path} cannot be written" if existing == path
+                   else f"{path} cannot be created, because {existing} cannot be written")
+        raise FlowersError(f"{variable}: {problem}. Point {variable} at a folder you can write to.")
+
+
 def synthetic_archive_url(data_dir: Path) -> str:
     """The ``file://`` URL the smoke profile downloads its synthetic archive from."""
     return (Path(data_dir).resolve() / "synthetic" / "17flowers.tgz").as_uri()
@@ -178,7 +200,9 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: object) -> Co
             ignored, so ``profile=None`` means "whatever the environment says".
 
     Raises:
-        FlowersError: for an unknown profile or split, or a non-numeric seed.
+        FlowersError: for an unknown profile, split or backbone, a seed that is not a
+            whole number in 0..2**32-1, an md5 that is not 32 hex digits, or a data or
+            build folder that is a file or cannot be written.
     """
     env = os.environ if env is None else env
     given = {k: v for k, v in overrides.items() if v is not None}
@@ -196,10 +220,15 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: object) -> Co
         seed = int(given.pop("seed", env.get("FLOWERS_SEED", "42") or 42))
     except ValueError as exc:
         raise FlowersError(f"FLOWERS_SEED must be a whole number: {exc}") from None
+    if not 0 <= seed <= MAX_SEED:
+        raise FlowersError(f"FLOWERS_SEED must be between 0 and {MAX_SEED} (what Keras' seeding accepts), "
+                           f"not {seed}.")
 
     data_dir = Path(given.pop("data_dir", env.get("FLOWERS_DATA_DIR") or REPO_ROOT / "data"))
     build_dir = Path(given.pop("build_dir", env.get("FLOWERS_BUILD_DIR") or REPO_ROOT / "build"))
     data_dir, build_dir = data_dir.expanduser().resolve(), build_dir.expanduser().resolve()
+    _check_writable_folder(data_dir, "FLOWERS_DATA_DIR")
+    _check_writable_folder(build_dir, "FLOWERS_BUILD_DIR")
 
     if profile == "smoke":
         default_url, default_md5 = synthetic_archive_url(data_dir), None

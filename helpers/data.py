@@ -27,6 +27,8 @@ import shutil
 import tarfile
 import zlib
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +65,52 @@ def class_folder(label: int) -> str:
 def species_of_folder(folder: str) -> str:
     """The species name of a class folder such as ``11_colts_foot``."""
     return SPECIES[int(folder.split("_", 1)[0])]
+
+
+# --------------------------------------------------------------------------- state on disk
+
+#: Seconds a second process waits for the data folder's lock before giving up.
+LOCK_TIMEOUT = 600.0
+
+
+@contextmanager
+def data_lock(cfg: Config, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold the lock of the profile's data folder while downloading, extracting or splitting.
+
+    Two processes that prepare the same data at once (two lessons started
+    together, say) would otherwise write into the same folders. The second one
+    waits for the first; the split the first one made is then reused. The lock
+    (``filelock``) is re-entrant within a process and is released when its
+    holder ends, even by a crash, so it never goes stale.
+
+    Raises:
+        FlowersError: when another process holds the lock for over ``timeout`` seconds.
+    """
+    from filelock import FileLock, Timeout
+
+    cfg.work_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(cfg.work_dir / ".lock", is_singleton=True)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        print(f"Another process is preparing the data in {cfg.work_dir}; waiting for it to finish.")
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            raise FlowersError(
+                f"Another process has been preparing the data in {cfg.work_dir} for over {timeout:.0f} s. "
+                f"Let it finish (or stop it) and run the cell again.") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file, so that ``path`` is never half-written."""
+    tmp = path.with_name(f"{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 # --------------------------------------------------------------------------- download
@@ -160,10 +208,13 @@ def _fetch(cfg: Config, name: str, url: str, md5: str | None, variable: str) -> 
             raise
         raise Unreachable(str(exc).split(" -- ")[-1]) from None
     partial.rename(target)
-    tmp = downloads / f"{name}.source.tmp"
-    tmp.write_text(json.dumps({"url": url, "md5": md5}))
-    tmp.replace(source)
+    _write_atomic(source, json.dumps({"url": url, "md5": md5}))
     return target, True
+
+
+def _downloaded_by_course(path: Path) -> bool:
+    """Whether the course downloaded ``path`` itself (it then has a ``.source`` record)."""
+    return path.with_name(f"{path.name}.source").exists()
 
 
 class Unreachable(FlowersError):
@@ -189,6 +240,11 @@ def download_archive(cfg: Config, verbose: bool = True) -> Path:
             the message says what to do with it. A partial extraction is
             always deleted.
     """
+    with data_lock(cfg):
+        return _download_archive(cfg, verbose)
+
+
+def _download_archive(cfg: Config, verbose: bool) -> Path:
     from keras.utils import get_file
 
     downloads = cfg.work_dir / "downloads"
@@ -196,10 +252,14 @@ def download_archive(cfg: Config, verbose: bool = True) -> Path:
     extracted = downloads / "17flowers_extracted"
     marker = extracted / ".complete"
     md5 = expected_md5(cfg)
-    if marker.exists() and marker.read_text().strip() == f"{cfg.archive_url} {md5}":
-        if verbose:
-            print(f"Already downloaded and extracted: {extracted}")
-        return extracted
+    if marker.exists() and marker.read_text(errors="replace").strip() == f"{cfg.archive_url} {md5}":
+        if (extracted / "jpg" / "files.txt").exists():
+            if verbose:
+                print(f"Already downloaded and extracted: {extracted}")
+            return extracted
+        print(f"The extracted archive in {extracted} has lost jpg/files.txt; extracting it again.")
+    elif extracted.exists() and verbose:
+        print(f"The extraction in {extracted} is incomplete or from another archive; extracting again.")
     _remove(extracted)
     if verbose and md5 is None:
         print("FLOWERS17_MD5 is empty: the archive's checksum will NOT be checked.")
@@ -228,7 +288,7 @@ def download_archive(cfg: Config, verbose: bool = True) -> Path:
     if not (extracted / "jpg" / "files.txt").exists():
         raise bad_archive(f"The file from {cfg.archive_url} is not the Flowers17 archive (no jpg/files.txt "
                           f"inside).")
-    marker.write_text(f"{cfg.archive_url} {md5}\n")
+    _write_atomic(marker, f"{cfg.archive_url} {md5}\n")
     return extracted
 
 
@@ -241,7 +301,7 @@ class ImageCheck:
 
     #: Image numbers (1-based) that open, in order.
     good: list[int]
-    #: ``(file name, reason)`` for every listed image that does not open.
+    #: ``(file name, reason)`` for every listed image that is left out.
     bad: list[tuple[str, str]]
 
 
@@ -251,7 +311,10 @@ def image_path(extracted: Path, number: int) -> Path:
 
 
 def check_images(extracted: Path) -> ImageCheck:
-    """Open every image listed in ``jpg/files.txt``; report the ones that fail.
+    """Open every image listed in ``jpg/files.txt``; report the ones that fail, and why.
+
+    An image also fails when its name is not ``image_NNNN.jpg`` with NNNN in
+    1..1360, since its species could not be known.
 
     Each JPEG is fully decoded (at reduced size, which JPEG allows cheaply), so
     truncated files are caught here rather than in the middle of training.
@@ -262,7 +325,10 @@ def check_images(extracted: Path) -> ImageCheck:
     for name in names:
         m = _IMAGE_NAME.match(name)
         if not m:
-            bad.append((name, "not an image_NNNN.jpg name"))
+            bad.append((name, "its name is not image_NNNN.jpg"))
+            continue
+        if not 1 <= int(m.group(1)) <= N_IMAGES:
+            bad.append((name, f"not one of the {N_IMAGES:,} Flowers17 images, numbered 1 to {N_IMAGES}"))
             continue
         try:
             with Image.open(listing.parent / name) as im:
@@ -270,7 +336,7 @@ def check_images(extracted: Path) -> ImageCheck:
                 im.load()
             good.append(int(m.group(1)))
         except (OSError, UnidentifiedImageError, ValueError) as exc:
-            bad.append((name, f"{type(exc).__name__}: {exc}"))
+            bad.append((name, f"it does not open ({type(exc).__name__}: {exc})"))
     return ImageCheck(good=sorted(good), bad=bad)
 
 
@@ -311,23 +377,54 @@ def seeded_split(labels: dict[int, int], sizes: tuple[int, int, int], seed: int)
     return out
 
 
-def download_official_splits(cfg: Config) -> Path:
-    """Download (or reuse) ``datasplits.mat`` and return its path.
+#: The arrays of ``datasplits.mat``: image numbers of the three official splits.
+SPLITS_KEYS: tuple[str, ...] = tuple(f"{key}{which}" for which in (1, 2, 3) for key in ("trn", "val", "tst"))
+
+
+def read_official_splits(path: Path) -> dict[str, np.ndarray]:
+    """The nine arrays of ``datasplits.mat`` (``trn1``, ``val1``, ``tst1``, ... ``tst3``).
 
     Raises:
-        FlowersError: when it cannot be had; a copy already in ``downloads/``
-            whose md5 is wrong is kept, and the message gives its md5.
+        FlowersError: when the file cannot be read or lacks one of them. A file
+            the course downloaded is deleted (the next run downloads it again);
+            a learner's own file is kept.
+    """
+    from scipy.io import loadmat
+
+    try:
+        mat = loadmat(path)
+        return {key: np.asarray(mat[key]).astype(int).ravel() for key in SPLITS_KEYS}
+    except Exception as exc:  # noqa: BLE001 - scipy raises many types (MatReadError, ValueError, KeyError...)
+        problem = f"missing the array {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+        what = f"{path} is not a readable datasplits.mat ({problem})."
+        if _downloaded_by_course(path):
+            _remove(path)
+            _remove(path.with_name(f"{path.name}.source"))
+            raise FlowersError(f"{what} The course had downloaded it, so it deleted it: run the cell again "
+                               f"to download it again.") from None
+        raise FlowersError(f"{what} The course did not download it, so it was kept: replace it with a good "
+                           f"copy, or move it away to download it from the configured FLOWERS17_SPLITS_URL.") from None
+
+
+def download_official_splits(cfg: Config) -> Path:
+    """Download (or reuse) ``datasplits.mat``, check that it reads, and return its path.
+
+    Raises:
+        FlowersError: when it cannot be had or read; a copy already in
+            ``downloads/`` whose md5 is wrong is kept, and the message gives its md5.
     """
     if cfg.synthetic:
         synthetic.ensure_synthetic_source(cfg.data_dir / "synthetic", seed=0)
-    try:
-        path, _ = _fetch(cfg, "datasplits.mat", cfg.splits_url, cfg.splits_md5, "FLOWERS17_SPLITS_MD5")
-    except Unreachable as exc:
-        raise FlowersError(
-            f"Could not get the official split file from {cfg.splits_url} ({exc.reason}). "
-            f"Check your connection and run the cell again, point FLOWERS17_SPLITS_URL at a copy "
-            f"(a path or a file:// URL), or use FLOWERS_SPLIT=seeded."
-        ) from None
+    with data_lock(cfg):
+        try:
+            path, _ = _fetch(cfg, "datasplits.mat", cfg.splits_url, cfg.splits_md5, "FLOWERS17_SPLITS_MD5")
+        except Unreachable as exc:
+            raise FlowersError(
+                f"Could not get the official split file from {cfg.splits_url} ({exc.reason}). "
+                f"Check your connection and run the cell again, point FLOWERS17_SPLITS_URL at a copy "
+                f"(a path or a file:// URL), or use FLOWERS_SPLIT=seeded."
+            ) from None
+        read_official_splits(path)
     return path
 
 
@@ -355,12 +452,10 @@ def official_split(mat_path: Path, which: int, labels: dict[int, int]) -> dict[i
 
     Images that are not in ``labels`` (because they did not open) are dropped.
     """
-    from scipy.io import loadmat
-
-    mat = loadmat(mat_path)
+    arrays = read_official_splits(mat_path)
     out: dict[int, str] = {}
     for key, name in (("trn", "train"), ("val", "validation"), ("tst", "test")):
-        for n in np.asarray(mat[f"{key}{which}"]).astype(int).ravel():
+        for n in arrays[f"{key}{which}"]:
             if int(n) in labels:
                 out[int(n)] = name
     return out
@@ -383,14 +478,27 @@ def _split_params(cfg: Config, md5: str | None) -> dict[str, object]:
             "sizes": list(cfg.split_sizes), "seed": cfg.seed}
 
 
+def _same_split_settings(saved: dict[str, object], cfg: Config) -> bool:
+    """Whether a ``split.json`` record was made with ``cfg``'s split settings and archive."""
+    params = _split_params(cfg, expected_md5(cfg))
+    return {key: saved.get(key) for key in params} == params
+
+
 def write_split(cfg: Config, extracted: Path, assignment: dict[int, str]) -> Path:
-    """Write the split as class folders plus ``manifest.csv``; return the split folder.
+    """Write the split as class folders plus ``manifest.csv`` and ``split.json``; return the split folder.
 
     The new split is built next to the old one and swapped in at the end, so
     a rerun leaves exactly the files of the new split (nothing stale from an
-    earlier split) and an interrupted run leaves the old split intact. Images
-    are hard links where the file system allows, copies otherwise.
+    earlier split) and an interrupted run leaves the old split intact.
+    ``split.json`` records the settings and the archive the split was made
+    from (:func:`ensure_split` compares them). Images are hard links where the
+    file system allows, copies otherwise.
     """
+    with data_lock(cfg):
+        return _write_split(cfg, extracted, assignment)
+
+
+def _write_split(cfg: Config, extracted: Path, assignment: dict[int, str]) -> Path:
     target = split_dir(cfg)
     tmp = target.with_name("split.tmp")
     _remove(tmp)
@@ -412,6 +520,11 @@ def write_split(cfg: Config, extracted: Path, assignment: dict[int, str]) -> Pat
         writer = csv.DictWriter(f, fieldnames=["file", "image", "label", "species", "split"])
         writer.writeheader()
         writer.writerows(rows)
+    record = _split_params(cfg, expected_md5(cfg))
+    archive = cfg.work_dir / "downloads" / ARCHIVE_NAME
+    # The archive's real md5, even when FLOWERS17_MD5 is empty and nothing was checked.
+    record["archive_md5"] = synthetic.md5_of(archive) if archive.exists() else record["md5"]
+    (tmp / "split.json").write_text(json.dumps(record))
     _remove(target.with_name("split.old"))
     if target.exists():
         target.rename(target.with_name("split.old"))
@@ -435,15 +548,43 @@ def split_counts(assignment: dict[int, str]) -> dict[str, Counter]:
 
 
 def check_split(assignment: dict[int, str], labels: dict[int, int]) -> None:
-    """Assert that the split is leak-free: every image in exactly one split, only known images.
+    """Check that the split is leak-free: every image in exactly one split, only known images.
 
     A dict already gives each image one split; this also checks that the split
     uses only labelled (readable) images and that every split is non-empty.
+
+    Raises:
+        FlowersError: naming the problem (an archive with too few images, say).
     """
     unknown = set(assignment) - set(labels)
-    assert not unknown, f"split uses images that are not labelled: {sorted(unknown)[:5]}"
+    if unknown:
+        raise FlowersError(f"The split uses images that are not labelled (did not open): {sorted(unknown)[:5]}.")
     for name in SPLIT_NAMES:
-        assert any(p == name for p in assignment.values()), f"the {name} split is empty"
+        if not any(p == name for p in assignment.values()):
+            raise FlowersError(
+                f"The {name} split is empty: the archive has only {len(labels)} readable Flowers17 images, "
+                f"too few for this split. Check that FLOWERS17_URL points at the full archive "
+                f"({N_IMAGES:,} images), or ask for fewer images per class.")
+
+
+def split_problem(folder: Path) -> str | None:
+    """Why the split folder no longer matches its ``manifest.csv``, or ``None`` when it does.
+
+    Every image the manifest lists must be in its class folder, and no other
+    image may be there (a class folder deleted by hand, a photo dropped in).
+    """
+    try:
+        listed = {row["file"] for row in read_manifest(folder)}
+    except (OSError, ValueError, KeyError, csv.Error):
+        return "its manifest.csv is missing or damaged"
+    present = {p.relative_to(folder).as_posix() for name in SPLIT_NAMES if (folder / name).is_dir()
+               for p in (folder / name).glob("*/*") if p.is_file()}
+    missing, extra = sorted(listed - present), sorted(present - listed)
+    if missing:
+        return f"{len(missing)} image(s) of manifest.csv are missing, e.g. {missing[0]}"
+    if extra:
+        return f"{len(extra)} file(s) are not in manifest.csv, e.g. {extra[0]}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -457,35 +598,64 @@ class PreparedSplit:
 
 def prepare_split(cfg: Config, verbose: bool = True) -> PreparedSplit:
     """Download, check, label, split and write: lesson 01 in one call."""
-    extracted = download_archive(cfg, verbose=verbose)
-    checked = check_images(extracted)
-    for name, reason in checked.bad:
-        print(f"Left out {name}: it does not open ({reason}).")
-    labels = label_images(checked.good)
-    assignment = assign_split(cfg, labels)
-    check_split(assignment, labels)
-    folder = write_split(cfg, extracted, assignment)
-    (folder / "split.json").write_text(json.dumps(_split_params(cfg, expected_md5(cfg))))
+    with data_lock(cfg):
+        extracted = download_archive(cfg, verbose=verbose)
+        checked = check_images(extracted)
+        for name, reason in checked.bad:
+            print(f"Left out {name}: {reason}.")
+        labels = label_images(checked.good)
+        assignment = assign_split(cfg, labels)
+        check_split(assignment, labels)
+        folder = write_split(cfg, extracted, assignment)
     return PreparedSplit(folder, assignment, checked.bad)
 
 
 def ensure_split(cfg: Config, verbose: bool = True) -> Path:
-    """The split folder for ``cfg``, preparing it first when it is missing or different.
+    """The split folder for ``cfg``, preparing it first when it is missing, different or damaged.
 
     Later lessons call this, so each runs on its own: a split made by lesson 01
-    with the same settings is reused as it is.
+    with the same settings, whose folders still match its manifest, is reused
+    as it is. Anything else is repaired by preparing the split again, which
+    the function says (a damaged ``split.json``, a deleted class folder...).
     """
     folder = split_dir(cfg)
     info = folder / "split.json"
-    if info.exists():
-        saved = json.loads(info.read_text())
-        if saved == _split_params(cfg, expected_md5(cfg)):
-            return folder
-        if verbose:
-            print("The split on disk was made with other settings; preparing it again.")
-    elif verbose:
-        print("No split yet (lesson 01 makes it); preparing it now.")
-    return prepare_split(cfg, verbose=verbose).folder
+    with data_lock(cfg):
+        if info.exists():
+            try:
+                saved = json.loads(info.read_text())
+            except (OSError, ValueError):
+                saved = None
+            if saved is None:
+                print(f"{info} is damaged (an interrupted run?); preparing the split again.")
+            elif not _same_split_settings(saved, cfg):
+                if verbose:
+                    print("The split on disk was made with other settings; preparing it again.")
+            elif (problem := split_problem(folder)) is not None:
+                print(f"The split in {folder} no longer matches what was written: {problem}. "
+                      f"Preparing it again.")
+            else:
+                return folder
+        elif verbose:
+            print("No split yet (lesson 01 makes it); preparing it now.")
+        return prepare_split(cfg, verbose=verbose).folder
+
+
+def run_identity(cfg: Config) -> dict[str, object]:
+    """What a run's models, logs, figures and results depend on: profile, backbone, image size, split, archive.
+
+    The archive's md5 is the one recorded with the split on disk (``split.json``).
+    Lessons 05-07 compare it (``training.check_identity``) before they use
+    what an earlier lesson wrote.
+    """
+    info = split_dir(cfg) / "split.json"
+    try:
+        saved = json.loads(info.read_text()) if info.exists() else {}
+        md5 = saved.get("archive_md5", saved.get("md5"))
+    except (OSError, ValueError):
+        md5 = None
+    return {"profile": cfg.profile, "backbone": cfg.backbone, "image_size": cfg.image_size,
+            "split": cfg.split, "seed": cfg.seed, "split_sizes": list(cfg.split_sizes), "archive_md5": md5}
 
 
 def counts_table(assignment: dict[int, str]) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from helpers.config import Config
+from helpers.errors import FlowersError
 
 #: The training augmentation. The original tutorial used rotation 30, shifts 0.2,
 #: shear 0.2 (degrees, so invisible), zoom 0.2 and flips; on the real photos
@@ -85,7 +86,7 @@ def make_generators(cfg: Config, folder: Path, workers: int = 2, augment_train: 
     for computing cached features (lesson 08).
 
     Raises:
-        AssertionError: if the three iterators disagree on ``class_indices``.
+        FlowersError: if the three iterators disagree on ``class_indices``.
     """
     size = (cfg.image_size, cfg.image_size)
     common = dict(target_size=size, batch_size=cfg.batch_size, class_mode="categorical",
@@ -97,8 +98,10 @@ def make_generators(cfg: Config, folder: Path, workers: int = 2, augment_train: 
         train = evaluation_datagen(cfg).flow_from_directory(folder / "train", shuffle=False, **common)
     validation = evaluation_datagen(cfg).flow_from_directory(folder / "validation", shuffle=False, **common)
     test = evaluation_datagen(cfg).flow_from_directory(folder / "test", shuffle=False, **common)
-    assert train.class_indices == validation.class_indices == test.class_indices, \
-        "the three generators must number the classes the same way"
+    if not train.class_indices == validation.class_indices == test.class_indices:
+        raise FlowersError(f"The train, validation and test folders of {folder} do not hold the same class "
+                           f"folders, so their classes would be numbered differently. Run lesson 01 again "
+                           f"to rebuild the split.")
     for it in (train, validation, test):
         it.workers = workers
     return Generators(train, validation, test)

@@ -97,17 +97,22 @@ def _keras_cache() -> Path:
     return Path(keras_home())
 
 
-def load_base(cfg: Config):  # noqa: ANN201 - keras.Model
-    """The backbone without its top, with ImageNet weights (full) or random ones (smoke).
+def _damaged_weights() -> list[Path]:
+    """The ``.h5`` files in Keras' weights cache that cannot be opened (a cut-off download)."""
+    import h5py
 
-    Keras downloads the weights once into ``$KERAS_HOME/models/`` (default
-    ``~/.keras/models/``) and reuses them from there.
+    damaged = []
+    for path in sorted((_keras_cache() / "models").glob("*.h5")):
+        try:
+            with h5py.File(path, "r"):
+                pass
+        except OSError:
+            damaged.append(path)
+    return damaged
 
-    Raises:
-        FlowersError: when the weights cannot be downloaded, naming the file
-            that is needed and where to put it.
-    """
-    spec = backbone_spec(cfg)
+
+def _build_base(spec: BackboneSpec, cfg: Config):  # noqa: ANN202 - keras.Model
+    """``spec.build``, with a download failure turned into one message that says what to do."""
     try:
         return spec.build(cfg.weights, (cfg.image_size, cfg.image_size, 3))
     except Exception as exc:  # get_file wraps network errors in a bare Exception
@@ -123,6 +128,33 @@ def load_base(cfg: Config):  # noqa: ANN201 - keras.Model
             f"KERAS_HOME moves the folder); or run the course without pretrained weights "
             f"with FLOWERS_PROFILE=smoke."
         ) from None
+
+
+def load_base(cfg: Config):  # noqa: ANN201 - keras.Model
+    """The backbone without its top, with ImageNet weights (full) or random ones (smoke).
+
+    Keras downloads the weights once into ``$KERAS_HOME/models/`` (default
+    ``~/.keras/models/``) and reuses them from there. A weights file there that
+    cannot be read (a download cut off) is renamed to ``<name>.damaged``, which
+    keeps it, and downloaded again.
+
+    Raises:
+        FlowersError: when the weights cannot be downloaded, naming the file
+            that is needed and where to put it.
+    """
+    spec = backbone_spec(cfg)
+    try:
+        return _build_base(spec, cfg)
+    except OSError:
+        damaged = _damaged_weights() if cfg.weights else []
+        if not damaged:
+            raise
+    for path in damaged:
+        path.replace(path.with_name(f"{path.name}.damaged"))
+    names = ", ".join(path.name for path in damaged)
+    print(f"The weights file {names} in {damaged[0].parent} cannot be read (a download cut off?). "
+          f"It was renamed to {damaged[0].name}.damaged, and Keras downloads it again.")
+    return _build_base(spec, cfg)
 
 
 #: The Dropout rate before each Dense layer of the head. Measured on the validation

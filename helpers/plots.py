@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
 
 def training_curves(transfer: dict[str, list[float]], finetune: dict[str, list[float]] | None = None,
-                    path: Path | None = None):  # noqa: ANN201 - matplotlib Figure
+                    path: Path | None = None, source: dict | None = None):  # noqa: ANN201 - matplotlib Figure
     """Accuracy and loss of both phases, with a "start fine-tuning" marker.
 
     ``transfer`` and ``finetune`` are histories as read from the CSV logs
@@ -16,7 +17,9 @@ def training_curves(transfer: dict[str, list[float]], finetune: dict[str, list[f
     Epochs are numbered from 1. Fine-tuning starts from the transfer epoch
     that EarlyStopping kept, which can be earlier than the last transfer
     epoch: the transfer epochs after it are drawn faded, and the marker sits
-    where fine-tuning really started. Saved as PNG to ``path`` when given.
+    where fine-tuning really started. Saved as PNG to ``path`` when given,
+    with ``source`` (what the curves were made from, such as the fine-tuning
+    run's record) as JSON in the PNG's ``Description`` text.
     """
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
@@ -47,7 +50,8 @@ def training_curves(transfer: dict[str, list[float]], finetune: dict[str, list[f
     fig.tight_layout()
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=100)
+        metadata = {"Description": json.dumps(source, sort_keys=True)} if source is not None else None
+        fig.savefig(path, dpi=100, metadata=metadata)
     return fig
 
 

@@ -2,6 +2,9 @@
 
 Lessons and the lesson runner each add their part with :func:`update_results`;
 nested dictionaries are merged, so nobody overwrites somebody else's numbers.
+The file belongs to one run identity (:func:`helpers.data.run_identity`:
+profile, backbone, image size, split, seed, archive), recorded in it as
+``identity``: numbers of another identity are dropped, never mixed in.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.config import Config
+from helpers.data import run_identity
 
 
 def results_path(cfg: Config) -> Path:
@@ -37,12 +41,17 @@ def read_results(cfg: Config) -> dict[str, Any]:
 def update_results(cfg: Config, values: dict[str, Any]) -> dict[str, Any]:
     """Merge ``values`` into the results file and return the whole.
 
-    The file belongs to one profile: results from another profile are replaced.
+    The file belongs to one run identity: results of another profile, backbone,
+    split, seed or archive are replaced, not mixed with these.
     """
-    old = read_results(cfg)
-    if old.get("profile") != cfg.profile:
-        old = {}  # results of another profile are not mixed with these
-    merged = _merge(old, {"profile": cfg.profile, **values})
+    identity = run_identity(cfg)
+    try:
+        old = read_results(cfg)
+    except ValueError:  # a damaged file (it is written atomically, so only by hand)
+        old = {}
+    if old.get("identity") != identity:
+        old = {}
+    merged = _merge(old, {"profile": cfg.profile, **values, "identity": identity})
     path = results_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

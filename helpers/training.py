@@ -177,20 +177,6 @@ def identity_path(cfg: Config, phase: str) -> Path:
     return model_path(cfg, phase).with_suffix(".json")
 
 
-def run_identity(cfg: Config) -> dict[str, object]:
-    """What a trained model depends on: profile, backbone, image size, the split and the archive.
-
-    The archive's md5 is the one recorded with the split on disk (``split.json``).
-    """
-    info = data.split_dir(cfg) / "split.json"
-    try:
-        md5 = json.loads(info.read_text()).get("md5") if info.exists() else None
-    except (OSError, ValueError):
-        md5 = None
-    return {"profile": cfg.profile, "backbone": cfg.backbone, "image_size": cfg.image_size,
-            "split": cfg.split, "seed": cfg.seed, "split_sizes": list(cfg.split_sizes), "archive_md5": md5}
-
-
 def _describe(identity: dict[str, object]) -> str:
     return (f"the {identity.get('split')} split with seed {identity.get('seed')} "
             f"({identity.get('split_sizes')} per class), {identity.get('backbone')} at "
@@ -220,7 +206,7 @@ def start_clean(cfg: Config, phase: str) -> list[Path]:
         previous = PHASE_ORDER[PHASE_ORDER.index(phase) - 1]
         if identity_path(cfg, previous).exists():
             started_from = json.loads(identity_path(cfg, previous).read_text())
-    record = {"phase": phase, "run": uuid.uuid4().hex, "identity": run_identity(cfg),
+    record = {"phase": phase, "run": uuid.uuid4().hex, "identity": data.run_identity(cfg),
               "started_from": started_from}
     path = identity_path(cfg, phase)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -228,6 +214,14 @@ def start_clean(cfg: Config, phase: str) -> list[Path]:
     tmp.write_text(json.dumps(record, indent=2) + "\n")
     tmp.replace(path)
     return [p for p in gone if p != identity_path(cfg, phase)]
+
+
+def read_record(cfg: Config, phase: str) -> dict[str, object]:
+    """The record :func:`start_clean` wrote for ``phase`` (its run id, identity and origin); ``{}`` if none."""
+    try:
+        return json.loads(identity_path(cfg, phase).read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def check_identity(cfg: Config, phase: str) -> None:
@@ -244,7 +238,7 @@ def check_identity(cfg: Config, phase: str) -> None:
         raise FlowersError(f"The {phase} files in {path.parent} have no readable record of the split and "
                            f"settings they were made with, so they could have seen this run's test photos. "
                            f"Run lesson {lesson} again.") from None
-    saved, now = record.get("identity", {}), run_identity(cfg)
+    saved, now = record.get("identity", {}), data.run_identity(cfg)
     if saved != now:
         changed = ", ".join(f"{key} {saved.get(key)!r} -> {now[key]!r}" for key in now if saved.get(key) != now[key])
         raise FlowersError(f"The {phase} model was trained on {_describe(saved)}; this run uses "
@@ -253,7 +247,10 @@ def check_identity(cfg: Config, phase: str) -> None:
     base = record.get("started_from")
     if base is not None:
         earlier = identity_path(cfg, base.get("phase", ""))
-        current = json.loads(earlier.read_text()) if earlier.exists() else None
+        try:
+            current = json.loads(earlier.read_text())
+        except (OSError, ValueError):
+            current = None
         if current is None or current.get("run") != base.get("run"):
             raise FlowersError(f"The {phase} model was built on an earlier {base.get('phase')} model, which "
                                f"has been trained again since: run lesson {lesson} again.")
@@ -320,18 +317,25 @@ def read_log(cfg: Config, phase: str) -> dict[str, list[float]]:
     """The CSV history of ``phase`` as ``{"epoch": [...], "accuracy": [...], ...}``.
 
     Raises:
-        FlowersError: when the phase has not been run yet.
+        FlowersError: when the phase has not been run yet, its log is damaged,
+            or it belongs to another split or run (:func:`check_identity`).
     """
     path = log_path(cfg, phase)
     if not path.exists():
         lesson = "05" if phase == "transfer" else "06"
         raise FlowersError(f"No {phase} history at {path}. Run lesson {lesson} first.")
     check_identity(cfg, phase)
+    lesson = PHASE_LESSON.get(phase, "05")
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
-        raise FlowersError(f"The {phase} history at {path} is empty (interrupted run?). Run that lesson again.")
-    return {key: [float(r[key]) for r in rows] for key in rows[0]}
+        raise FlowersError(f"The {phase} history at {path} is empty (an interrupted run?). "
+                           f"Run lesson {lesson} again.")
+    try:
+        return {key: [float(r[key]) for r in rows] for key in rows[0]}
+    except (TypeError, ValueError):  # a short last row gives None, a cut number ""
+        raise FlowersError(f"The {phase} history at {path} is damaged: a row is incomplete (an interrupted "
+                           f"run?). Run lesson {lesson} again.") from None
 
 
 def load_phase_model(cfg: Config, phase: str):  # noqa: ANN201
@@ -341,8 +345,9 @@ def load_phase_model(cfg: Config, phase: str):  # noqa: ANN201
     never trained again) is compiled for ``evaluate``: cross-entropy and accuracy.
 
     Raises:
-        FlowersError: naming the lesson to run first when the model is missing
-            or was trained for another input size.
+        FlowersError: naming the lesson to run first when the model is missing,
+            damaged, made from another split or run (:func:`check_identity`),
+            or trained for another input size.
     """
     import keras
 
@@ -352,7 +357,12 @@ def load_phase_model(cfg: Config, phase: str):  # noqa: ANN201
         raise FlowersError(f"This lesson needs the {phase} model ({path}), which does not exist yet. "
                            f"Run lesson {lesson} first.")
     check_identity(cfg, phase)
-    model = keras.models.load_model(path)
+    try:
+        model = keras.models.load_model(path)
+    except Exception as exc:  # noqa: BLE001 - a damaged zip gives ValueError, OSError, BadZipFile...
+        raise FlowersError(f"The saved {phase} model {path} cannot be read ({type(exc).__name__}); it is "
+                           f"probably damaged, by an interrupted run for example. Run lesson {lesson} "
+                           f"again.") from None
     if tuple(model.input.shape[1:3]) != (cfg.image_size, cfg.image_size):
         raise FlowersError(f"The saved {phase} model expects {model.input.shape[1]} px images, but this "
                            f"configuration uses {cfg.image_size} px. Run lesson {lesson} again.")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import evaluation, results
+from helpers import data, evaluation, results
 from helpers.config import load_config
 
 
@@ -96,11 +96,19 @@ def test_results_merge_and_schema(cfg) -> None:  # noqa: ANN001
     assert results.read_results(cfg) == merged
 
 
-def test_results_of_another_profile_are_replaced(cfg) -> None:  # noqa: ANN001
-    results.update_results(cfg, {"test_accuracy": 0.9})
-    full = cfg.replace(profile="full")
-    fresh = results.update_results(full, {"image_size": 299})
-    assert fresh == {"profile": "full", "image_size": 299}
+@pytest.mark.parametrize("change", [{"profile": "full"}, {"seed": 7}, {"backbone": "mobilenet_v2"},
+                                    {"split": "official1"}, {"image_size": 96}])
+def test_results_of_another_run_identity_are_replaced(cfg, change: dict) -> None:  # noqa: ANN001
+    """results.json never mixes two runs: another profile, seed, backbone, split or size starts it afresh."""
+    results.update_results(cfg, {"test_accuracy": 0.9, "phases": {"transfer": {"epochs": 3}}})
+    assert results.read_results(cfg)["identity"] == data.run_identity(cfg)
+    other = cfg.replace(**change)
+    fresh = results.update_results(other, {"phases": {"finetune": {"epochs": 2}}})
+    assert fresh == {"profile": other.profile, "phases": {"finetune": {"epochs": 2}},
+                     "identity": data.run_identity(other)}
+    assert fresh["identity"] != data.run_identity(cfg)
+    kept = results.update_results(other, {"test_accuracy": 0.8})
+    assert kept["phases"] == {"finetune": {"epochs": 2}}, "the same identity merges"
 
 
 # --------------------------------------------------------------------------- any photo a learner tries

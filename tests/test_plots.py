@@ -40,3 +40,15 @@ def test_transfer_alone_has_no_marker() -> None:
     for ax in fig.axes:
         assert not [line for line in ax.get_lines() if line.get_linestyle() == "--"]
         assert all(line.get_alpha() is None for line in ax.get_lines())
+
+
+def test_the_saved_curves_record_the_run_they_were_drawn_from(tmp_path: Path) -> None:
+    """Issue 10's run identity, carried by the PNG itself (its Description text)."""
+    import json
+
+    from PIL import Image
+
+    source = {"phase": "finetune", "run": "3f2a", "identity": {"seed": 42, "backbone": "inception_v3"}}
+    plots.training_curves(history(list(range(4)), 0.5), history([2, 3], 0.8), path=tmp_path / "c.png", source=source)
+    with Image.open(tmp_path / "c.png") as png:
+        assert json.loads(png.text["Description"]) == source

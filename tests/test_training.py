@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import data, evaluation, generators, models, training
+from helpers import data, evaluation, generators, models, synthetic, training
 from helpers.config import Config, load_config
 
 from conftest import smoke_split
@@ -327,8 +327,8 @@ def test_a_model_without_a_record_is_refused(seed42: tuple[Config, Path]) -> Non
 
 def test_the_identity_names_split_seed_sizes_backbone_size_and_archive(seed42: tuple[Config, Path]) -> None:
     cfg, _ = seed42
-    identity = training.run_identity(cfg)
+    identity = data.run_identity(cfg)
     assert identity == {"profile": "smoke", "backbone": "inception_v3", "image_size": 32, "split": "seeded",
                         "seed": 42, "split_sizes": [40, 20, 20],
                         "archive_md5": json.loads((data.split_dir(cfg) / "split.json").read_text())["md5"]}
-    assert identity["archive_md5"]
+    assert identity["archive_md5"] == synthetic.md5_of(cfg.work_dir / "downloads" / "17flowers.tgz")

@@ -47,7 +47,9 @@ def record_lesson_time(path: Path, profile: str, lesson: str, seconds: float) ->
     """
     times = json.loads(path.read_text()) if path.exists() else {}
     times.setdefault(profile, {})[lesson] = round(seconds, 1)
-    path.write_text(json.dumps(times, indent=2, sort_keys=True) + "\n")
+    tmp = path.with_name(f"{path.name}.tmp")  # written whole, then renamed: never half a file
+    tmp.write_text(json.dumps(times, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
 
 
 def main(argv: list[str]) -> int:
