@@ -32,10 +32,22 @@ def _merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def read_results(cfg: Config) -> dict[str, Any]:
-    """The results recorded so far (empty when there are none)."""
+def _read(cfg: Config) -> dict[str, Any]:
     path = results_path(cfg)
-    return json.loads(path.read_text()) if path.exists() else {}
+    try:
+        return json.loads(path.read_text()) if path.exists() else {}
+    except ValueError:  # damaged (it is written whole, so only by hand): start afresh
+        return {}
+
+
+def read_results(cfg: Config) -> dict[str, Any]:
+    """The results this run identity has recorded so far (empty when there are none).
+
+    Results of another profile, backbone, image size, split, seed or archive
+    do not count: a lesson that compares with them would compare two runs.
+    """
+    recorded = _read(cfg)
+    return recorded if recorded.get("identity") == run_identity(cfg) else {}
 
 
 def update_results(cfg: Config, values: dict[str, Any]) -> dict[str, Any]:
@@ -44,14 +56,7 @@ def update_results(cfg: Config, values: dict[str, Any]) -> dict[str, Any]:
     The file belongs to one run identity: results of another profile, backbone,
     split, seed or archive are replaced, not mixed with these.
     """
-    identity = run_identity(cfg)
-    try:
-        old = read_results(cfg)
-    except ValueError:  # a damaged file (it is written atomically, so only by hand)
-        old = {}
-    if old.get("identity") != identity:
-        old = {}
-    merged = _merge(old, {"profile": cfg.profile, **values, "identity": identity})
+    merged = _merge(read_results(cfg), {"profile": cfg.profile, **values, "identity": run_identity(cfg)})
     path = results_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

@@ -184,3 +184,13 @@ def test_an_http_url_is_fetched_with_get_file(tmp_path: Path, cfg, monkeypatch: 
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_results_of_another_run_are_not_read(cfg) -> None:  # noqa: ANN001
+    """Lesson 08 compares with lesson 05's numbers only when they come from the same settings and split."""
+    results.update_results(cfg, {"phases": {"transfer": {"epochs": 3}}})
+    assert results.read_results(cfg)["phases"] == {"transfer": {"epochs": 3}}
+    assert results.read_results(cfg.replace(seed=7)) == {}
+    results.results_path(cfg).write_text('{"phases": {"transf')       # damaged by hand
+    assert results.read_results(cfg) == {}
+    assert results.update_results(cfg, {"test_accuracy": 0.5})["test_accuracy"] == 0.5
