@@ -30,9 +30,12 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
+# pytest-xdist workers for `make test` (tests/conftest.py keeps the lessons in order on one of them).
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
 	FLOWERS_PROFILE=smoke $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -n $(TEST_WORKERS) --durations=15
 
 tutorial: $(STAMP)
 	$(PY) tools/run_lessons.py
