@@ -30,7 +30,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
-# pytest-xdist workers for `make test` (tests/conftest.py keeps the lessons in order on one of them).
+# pytest-xdist workers for `make test` (conftest.py keeps the lessons in order on one of them).
 TEST_WORKERS ?= 2
 
 test: $(STAMP)

@@ -17,7 +17,7 @@ compares numbers taken on the same machine under the same load:
    1,360 images without augmentation, then one epoch of the head on the
    2,048-d feature vectors.
 3. **Fine-tuning step**: a training step with the course's cut (everything
-   through ``mixed8`` frozen, BatchNorm frozen) against the seed tutorial's
+   through ``mixed8`` frozen, BatchNorm frozen) against the original tutorial's
    cut (only ``layers[:18]`` frozen, BatchNorm trainable).
 4. **Backbone forward pass** of every network in ``helpers.models.BACKBONES``
    at its default input size.
@@ -87,9 +87,9 @@ SOURCE_MARKER = "bench-source.json"
 DEFAULT_DATA_DIRS = {"full": REPO_ROOT / "data" / "bench", "quick": REPO_ROOT / "data" / "bench-quick"}
 DEFAULT_OUT = REPO_ROOT / "build" / "bench.json"
 
-#: Fine-tuning cuts: the course's (through ``mixed8``) and the seed tutorial's.
+#: Fine-tuning cuts: the course's (through ``mixed8``) and the original tutorial's.
 FINETUNE_FREEZE_THROUGH = "mixed8"
-SEED_FIRST_TRAINABLE = 18
+ORIGINAL_FIRST_TRAINABLE = 18
 #: How many transfer epochs the "ten epochs" claim is about.
 TRANSFER_EPOCHS = 10
 
@@ -138,8 +138,8 @@ TARGETS: tuple[Target, ...] = (
            "10 transfer epochs: extraction + 10 cached head epochs vs 10 augmented epochs (x faster)", 5.0),
     Target("best_augmented_input_vs_finetune_step",
            "Best augmented input pipeline vs mixed8 fine-tune step (images/s ratio)", 1.5),
-    Target("finetune_mixed8_vs_seed_cut",
-           "Fine-tune step: mixed8 cut vs seed's layers[:18] cut (x faster)", 2.0),
+    Target("finetune_mixed8_vs_original_cut",
+           "Fine-tune step: mixed8 cut vs the original tutorial's layers[:18] cut (x faster)", 2.0),
 )
 
 
@@ -394,7 +394,7 @@ def time_train_steps(model, batch: tuple, steps: int) -> float:  # noqa: ANN001
 
 
 def bench_finetune(model, batch: tuple, settings: Settings) -> dict[str, dict[str, float]]:  # noqa: ANN001
-    """Training-step speed of the course's mixed8 cut and of the seed tutorial's ``layers[:18]`` cut.
+    """Training-step speed of the course's mixed8 cut and of the original tutorial's ``layers[:18]`` cut.
 
     The input is one fixed batch, so only the step itself is timed.
     """
@@ -405,10 +405,10 @@ def bench_finetune(model, batch: tuple, settings: Settings) -> dict[str, dict[st
     out["mixed8"] = {"first_trainable_layer": cut + 1,
                      "trainable_params": models.parameter_counts(model)["trainable"],
                      "images_per_s": time_train_steps(model, batch, settings.finetune_steps)}
-    log(f"fine-tune: seed cut layers[:{SEED_FIRST_TRAINABLE}] (BatchNorm trainable) ...")
-    training.set_trainable_from(model, SEED_FIRST_TRAINABLE, keep_batchnorm_frozen=False)
+    log(f"fine-tune: original cut layers[:{ORIGINAL_FIRST_TRAINABLE}] (BatchNorm trainable) ...")
+    training.set_trainable_from(model, ORIGINAL_FIRST_TRAINABLE, keep_batchnorm_frozen=False)
     training.compile_finetune(model)
-    out["seed_layers18"] = {"first_trainable_layer": SEED_FIRST_TRAINABLE,
+    out["original_layers18"] = {"first_trainable_layer": ORIGINAL_FIRST_TRAINABLE,
                             "trainable_params": models.parameter_counts(model)["trainable"],
                             "images_per_s": time_train_steps(model, batch, settings.finetune_steps)}
     return out
@@ -458,8 +458,8 @@ def compute_ratios(m: dict[str, Any]) -> dict[str, dict[str, Any]]:
             augmented_inputs[best_input] / ft["mixed8"]["images_per_s"],
             # Fine-tuning trains on augmented images, so only augmented pipelines count.
             {"best_input": best_input}),
-        "finetune_mixed8_vs_seed_cut": (
-            ft["mixed8"]["images_per_s"] / ft["seed_layers18"]["images_per_s"], {}),
+        "finetune_mixed8_vs_original_cut": (
+            ft["mixed8"]["images_per_s"] / ft["original_layers18"]["images_per_s"], {}),
     }
     out = {}
     for target in TARGETS:
@@ -513,8 +513,8 @@ def format_report(report: dict[str, Any]) -> str:
         _table(("cut", "trainable parameters", "images/s"), [
             (f"after {FINETUNE_FREEZE_THROUGH}, BatchNorm frozen", f"{ft['mixed8']['trainable_params']:,}",
              f"{ft['mixed8']['images_per_s']:,.1f}"),
-            (f"seed: layers[:{SEED_FIRST_TRAINABLE}] frozen, BatchNorm trainable",
-             f"{ft['seed_layers18']['trainable_params']:,}", f"{ft['seed_layers18']['images_per_s']:,.1f}"),
+            (f"original tutorial: layers[:{ORIGINAL_FIRST_TRAINABLE}] frozen, BatchNorm trainable",
+             f"{ft['original_layers18']['trainable_params']:,}", f"{ft['original_layers18']['images_per_s']:,.1f}"),
         ]),
         f"### {SECTIONS[3]} (base only, batches of {bs})",
         _table(("backbone", "input px", "parameters", "images/s"), [

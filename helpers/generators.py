@@ -2,7 +2,7 @@
 
 In Keras 3, ``ImageDataGenerator`` lives only in
 ``tensorflow.keras.preprocessing.image`` (it is a legacy API, kept for code
-like this course's seed tutorial; lesson 08 shows the modern ``tf.data``
+like the original tutorial; lesson 08 shows the modern ``tf.data``
 pipeline). Its rotation, shift, shear and zoom need SciPy.
 
 Only the training images are augmented. Validation and test images get the

@@ -89,7 +89,7 @@ def log_path(cfg: Config, phase: str) -> Path:
 
 
 def freeze_base(base) -> None:  # noqa: ANN001
-    """Phase 1: make every layer of the base non-trainable (the seed's ``setup_to_transfer_learning``)."""
+    """Phase 1: make every layer of the base non-trainable (the original tutorial's ``setup_to_transfer_learning``)."""
     base.trainable = False
     for layer in base.layers:
         layer.trainable = False
@@ -100,7 +100,8 @@ def unfreeze_top(model, freeze_through: str = "mixed8", keep_batchnorm_frozen: b
 
     BatchNormalization layers stay frozen (inference mode, statistics kept)
     unless ``keep_batchnorm_frozen`` is False. Returns the index of the cut.
-    Remember to compile again afterwards: ``trainable`` only takes effect then.
+    Compile again afterwards: a model that has trained keeps its training step,
+    which updates the weights that were trainable when it was built.
     """
     from helpers.models import layer_index
 

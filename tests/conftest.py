@@ -131,25 +131,3 @@ def smoke_split(root: Path, source: Path) -> tuple[Config, Path]:
     return cfg, ensure_split(cfg, verbose=False)
 
 
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
-    """How `make test`'s two pytest-xdist workers share the tests: whole groups, each on one worker.
-
-    - Every lesson cell that nbval collects is in one group, so the lessons
-      run in their order, each in its own kernel, as a learner runs them
-      (lesson 06 uses the model lesson 05 saved).
-    - Each test module is one group, so its module-scoped fixtures (a trained
-      model, a finished benchmark) are built once, not once per worker.
-
-    (xdist's own ``--dist loadgroup`` would do the first, but its marks do not
-    reach the scheduler under pytest 9; this is xdist's documented hook.)
-    """
-    from xdist.scheduler import LoadScopeScheduling
-
-    class LessonsTogether(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
-            return "lessons" if path.endswith(".ipynb") else path
-
-    return LessonsTogether(config, log)

@@ -154,7 +154,7 @@ def _solution(source: str) -> nbformat.NotebookNode:
 
 def test_preprocessor_merges_several_solution_cells_and_strips_unchecked_outputs() -> None:
     ran = nbformat.v4.new_code_cell("x = 1\nprint(x)", execution_count=3)
-    checked = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(2)", execution_count=4)
+    checked = nbformat.v4.new_code_cell("print(2)", execution_count=4, metadata={"tags": ["nbval-check-output"]})
     for cell, text in ((ran, "1\n"), (checked, "2\n")):
         cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
     nb = _notebook(ran, checked, nbformat.v4.new_markdown_cell("### Solution 1\n\nTwo cells:"),

@@ -53,7 +53,14 @@ def test_policy_check_catches_a_stray_output() -> None:
 
 
 def test_strip_keeps_checked_outputs() -> None:
-    cell = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(1)")
+    cell = nbformat.v4.new_code_cell("print(1)", metadata={"tags": ["nbval-check-output"]})
     cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
     nb = nbtool.strip(nbformat.v4.new_notebook(cells=[cell]))
     assert nb.cells[0].outputs[0]["text"] == "1\n"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_no_test_marker_is_visible_to_the_learner(path: Path) -> None:
+    """nbval's cell tags, not its ``# NBVAL_...`` comments: the learner sees only the lesson's code."""
+    nb = nbformat.read(path, as_version=4)
+    assert not [i for i, c in enumerate(nb.cells) if "NBVAL" in c.source]

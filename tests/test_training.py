@@ -184,7 +184,7 @@ def test_finetune_phase_trains_only_above_the_cut_and_never_batchnorm(inception)
     assert len(trained_convs) > 10, "the convolutions of mixed9 and mixed10 must train"
 
 
-def test_seed_cut_trains_almost_everything(inception) -> None:  # noqa: ANN001
+def test_the_original_tutorials_cut_trains_almost_everything(inception) -> None:  # noqa: ANN001
     _, model, _, _, _ = inception
     training.set_trainable_from(model, 18, keep_batchnorm_frozen=False)
     assert round(models.parameter_counts(model)["trainable"] / 1e6, 1) == 23.7

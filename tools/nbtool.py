@@ -1,7 +1,7 @@
 """Keep the committed lessons clean: outputs are stored only for checked cells.
 
 Usage:
-    python tools/nbtool.py strip NOTEBOOK...   drop every output except in `# NBVAL_CHECK_OUTPUT` cells
+    python tools/nbtool.py strip NOTEBOOK...   drop every output except in cells tagged `nbval-check-output`
     python tools/nbtool.py regen NOTEBOOK...   execute (in the current profile, normally smoke),
                                                then keep only the checked cells' outputs
     python tools/nbtool.py check NOTEBOOK...   exit 1 and list problems if a notebook is not clean
@@ -16,13 +16,14 @@ from pathlib import Path
 
 import nbformat
 
-CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+#: nbval's cell tag for "compare this cell's output" (a tag, so learners never see a test marker).
+CHECK_TAG = "nbval-check-output"
 _VOLATILE_CELL_KEYS = ("execution", "papermill", "ExecuteTime", "collapsed", "scrolled")
 
 
 def is_checked(cell: nbformat.NotebookNode) -> bool:
     """True for a code cell whose output nbval compares."""
-    return cell.cell_type == "code" and CHECK_MARK in cell.source
+    return cell.cell_type == "code" and CHECK_TAG in cell.metadata.get("tags", [])
 
 
 def strip(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:

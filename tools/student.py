@@ -13,7 +13,7 @@ lesson, :class:`StudentPreprocessor`
       # Your turn: write your solution to exercise N here.
 
 - renames that heading to ``### Your turn: exercise N``;
-- strips every output except those of ``# NBVAL_CHECK_OUTPUT`` cells (the
+- strips every output except those of cells tagged ``nbval-check-output`` (the
   policy of ``tools/nbtool.py``), so the student edition runs under nbval too.
 
 Every other cell is left as it is. ``make student`` runs this script.
