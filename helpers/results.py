@@ -67,7 +67,7 @@ def update_results(cfg: Config, values: dict[str, Any]) -> dict[str, Any]:
 
 #: What a complete run (lessons 01-07) records, as dotted paths.
 REQUIRED_KEYS: tuple[str, ...] = (
-    "profile", "backbone", "image_size", "test_accuracy",
+    "profile", "backbone", "image_size", "chosen", "test_accuracy",
     *(f"phases.{phase}.{key}" for phase in ("transfer", "finetune")
       for key in ("epochs", "seconds", "best_val_accuracy")),
 )

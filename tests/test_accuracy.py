@@ -14,12 +14,18 @@ from tools import accuracy, run_lessons
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def fake_results(probe: float, transfer: float, finetune: float) -> dict[str, object]:
-    """What lessons 01, 05, 06 and 07 write into results.json, reduced to what the table reads."""
-    return {"profile": "full", "backbone": "mobilenet_v2_035", "test_accuracy": finetune,
-            "phases": {"probe": {"val_accuracy": 0.9, "test_accuracy": probe},
-                       "transfer": {"val_accuracy": 0.91, "test_accuracy": transfer, "epochs": 14},
-                       "finetune": {"val_accuracy": 0.92, "test_accuracy": finetune, "epochs": 8}},
+def fake_results(probe: float, transfer: float, finetune: float, test: float = 0.95) -> dict[str, object]:
+    """What lessons 01, 05, 06 and 07 write into results.json, reduced to what the table reads.
+
+    The three numbers are validation accuracies; lesson 07 chooses the highest
+    (the first on a tie) and scores only it on the test set.
+    """
+    vals = {"probe": probe, "transfer": transfer, "finetune": finetune}
+    return {"profile": "full", "backbone": "mobilenet_v2_035", "chosen": max(vals, key=vals.get),
+            "test_accuracy": test,
+            "phases": {"probe": {"val_accuracy": probe},
+                       "transfer": {"val_accuracy": transfer, "epochs": 14},
+                       "finetune": {"val_accuracy": finetune, "epochs": 8}},
             "lessons": {"05_transfer_learning": {"seconds": 100.0}}}
 
 
@@ -28,33 +34,35 @@ def test_the_lessons_are_01_05_06_07_in_order() -> None:
     assert names == ["01", "05", "06", "07"]
 
 
-def test_seed_summary_reads_each_models_test_accuracy() -> None:
-    row = accuracy.seed_summary(fake_results(0.93, 0.94, 0.96))
-    assert (row["probe"], row["transfer"], row["finetune"]) == (0.93, 0.94, 0.96)
+def test_seed_summary_reads_the_validation_accuracies_the_choice_and_its_one_test_score() -> None:
+    row = accuracy.seed_summary(fake_results(0.93, 0.94, 0.96, test=0.955))
+    assert (row["probe_val"], row["transfer_val"], row["finetune_val"]) == (0.93, 0.94, 0.96)
+    assert (row["chosen"], row["test"]) == ("finetune", 0.955)
     assert row["lesson_seconds"] == {"05_transfer_learning": 100.0}
 
 
-def test_seed_summary_refuses_a_run_that_did_not_score_a_model() -> None:
+@pytest.mark.parametrize("missing", ["chosen", "test_accuracy"])
+def test_seed_summary_refuses_a_run_that_did_not_choose_or_score(missing: str) -> None:
     results = fake_results(0.93, 0.94, 0.96)
-    del results["phases"]["probe"]["test_accuracy"]  # type: ignore[index]
+    del results[missing]
     with pytest.raises(KeyError):
         accuracy.seed_summary(results)
 
 
 def test_aggregate_is_the_mean_and_the_sample_standard_deviation() -> None:
-    per_seed = {1: {"probe": 0.90, "transfer": 0.95, "finetune": 0.96},
-                2: {"probe": 0.92, "transfer": 0.93, "finetune": 0.97},
-                3: {"probe": 0.94, "transfer": 0.94, "finetune": 0.95}}
+    per_seed = {1: {"probe_val": 0.90, "transfer_val": 0.95, "finetune_val": 0.96, "test": 0.96},
+                2: {"probe_val": 0.92, "transfer_val": 0.93, "finetune_val": 0.97, "test": 0.97},
+                3: {"probe_val": 0.94, "transfer_val": 0.94, "finetune_val": 0.95, "test": 0.95}}
     summary = accuracy.aggregate(per_seed)
-    assert summary["probe"]["mean"] == pytest.approx(0.92)
-    assert summary["probe"]["std"] == pytest.approx(0.02)              # n - 1 in the denominator
-    assert summary["finetune"]["std"] == pytest.approx(statistics.stdev([0.96, 0.97, 0.95]))
+    assert summary["probe_val"]["mean"] == pytest.approx(0.92)
+    assert summary["probe_val"]["std"] == pytest.approx(0.02)              # n - 1 in the denominator
+    assert summary["test"]["std"] == pytest.approx(statistics.stdev([0.96, 0.97, 0.95]))
 
 
 def test_main_runs_each_seed_in_its_own_build_folder_and_writes_the_table(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each seed's lessons see their own FLOWERS_SEED and FLOWERS_BUILD_DIR; the files add them up."""
-    scores = {1: (0.92, 0.94, 0.95), 2: (0.93, 0.95, 0.97), 3: (0.94, 0.93, 0.96)}
+    scores = {1: (0.92, 0.94, 0.95, 0.95), 2: (0.93, 0.95, 0.94, 0.97), 3: (0.94, 0.93, 0.96, 0.96)}
     calls: list[tuple[str, str, list[str]]] = []
 
     def fake_run(argv: list[str]) -> int:
@@ -76,11 +84,11 @@ def test_main_runs_each_seed_in_its_own_build_folder_and_writes_the_table(
     assert [Path(a).name[:2] for a in calls[0][2] if a.endswith(".ipynb")] == ["01", "05", "06", "07"]
 
     report = json.loads((tmp_path / "accuracy.json").read_text())
-    assert report["summary"]["finetune"]["mean"] == pytest.approx(0.96)
-    assert report["summary"]["probe"]["mean"] == pytest.approx(0.93)
-    assert report["seeds"]["2"]["finetune"] == 0.97
+    assert report["summary"]["test"]["mean"] == pytest.approx(0.96)
+    assert report["summary"]["probe_val"]["mean"] == pytest.approx(0.93)
+    assert report["seeds"]["2"]["chosen"] == "transfer" and report["seeds"]["2"]["test"] == 0.97
     table = (tmp_path / "accuracy.md").read_text()
-    assert "| 2 | 0.930 | 0.950 | 0.970 |" in table
+    assert "| 2 | 0.930 | 0.950 | 0.940 | transfer phase | 0.970 |" in table
     assert "**0.960 ± 0.010**" in table
     assert "seeded 40/20/20 splits" in table and "smoke profile" in table
 

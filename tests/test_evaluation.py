@@ -89,7 +89,7 @@ def test_results_merge_and_schema(cfg) -> None:  # noqa: ANN001
     partial = results.read_results(cfg)
     assert "test_accuracy" in results.missing_keys(partial)
     assert "phases.finetune.epochs" in results.missing_keys(partial)
-    merged = results.update_results(cfg, {"test_accuracy": 0.5, "phases": {"finetune": {
+    merged = results.update_results(cfg, {"chosen": "finetune", "test_accuracy": 0.5, "phases": {"finetune": {
         "epochs": 1, "seconds": 3.0, "best_val_accuracy": 0.2}}})
     assert merged["phases"]["transfer"]["epochs"] == 1, "merging must keep the other phase"
     assert results.missing_keys(merged) == []

@@ -4,8 +4,10 @@ For each seed (default 1, 2 and 3) it runs the lessons that train and score,
 01, 05, 06 and 07, exactly as `make tutorial` runs them, on the seeded split
 that `FLOWERS_SEED` makes. Each seed gets its own build folder,
 `build/accuracy/seed-N/`, so no model of one split is ever scored on another.
-Lesson 07 records the test accuracy of the linear probe, the transfer phase and
-the fine-tuned model; this script collects them into
+Lesson 07 records the validation accuracy of the linear probe, the transfer
+model and the fine-tuned model, which of them it chose on the validation set,
+and the chosen model's test accuracy (the only model it scores on the test
+set); this script collects them into
 
   build/accuracy.json   per seed and mean ± standard deviation, plus wall times
   build/accuracy.md     the same as a Markdown table
@@ -32,7 +34,7 @@ from tools import run_lessons
 
 #: The lessons that train and score; 02-04 only show things, and 08 is about speed.
 LESSONS: tuple[str, ...] = ("01", "05", "06", "07")
-#: What lesson 07 records for each of the three models (keys of results.json's "phases").
+#: The three candidates lesson 07 chooses from (keys of results.json's "phases").
 MODELS: dict[str, str] = {"probe": "linear probe", "transfer": "transfer phase", "finetune": "fine-tuned"}
 #: Papermill parameters: the timing comparison of lesson 06 measures speed, not accuracy.
 PARAMETERS: dict[str, object] = {"compare_speed": False}
@@ -47,20 +49,26 @@ def seed_summary(results: dict[str, Any]) -> dict[str, Any]:
     """The numbers of one seed's ``results.json`` that the table needs.
 
     Raises:
-        KeyError: when lesson 07 did not record a model's test accuracy.
+        KeyError: when lesson 07 did not record a candidate's validation
+            accuracy, its choice or the chosen model's test accuracy.
     """
     phases = results["phases"]
     return {
-        **{key: phases[key]["test_accuracy"] for key in MODELS},
-        **{f"{key}_val": phases[key].get("val_accuracy") for key in MODELS},
+        **{f"{key}_val": phases[key]["val_accuracy"] for key in MODELS},
+        "chosen": results["chosen"],
+        "test": results["test_accuracy"],
         "lesson_seconds": {name: lesson["seconds"] for name, lesson in results.get("lessons", {}).items()},
     }
 
 
+#: The columns that are averaged over the seeds.
+AVERAGED: tuple[str, ...] = (*(f"{key}_val" for key in MODELS), "test")
+
+
 def aggregate(per_seed: dict[int, dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Mean and sample standard deviation (n - 1) of each model's test accuracy over the seeds."""
+    """Mean and sample standard deviation (n - 1) of each averaged column over the seeds."""
     out = {}
-    for key in MODELS:
+    for key in AVERAGED:
         values = [row[key] for row in per_seed.values()]
         out[key] = {"mean": statistics.fmean(values),
                     "std": statistics.stdev(values) if len(values) > 1 else 0.0}
@@ -71,18 +79,21 @@ def markdown_table(report: dict[str, Any]) -> str:
     """The report as Markdown: one row per seed, then mean ± std, then the wall time."""
     seeds = report["seeds"]
     lines = [
-        f"Test accuracy on Flowers17, backbone `{report['backbone']}` ({report['image_size']} px), "
-        f"{report['profile']} profile, seeded 40/20/20 splits; {report['machine']}.",
+        f"Flowers17, backbone `{report['backbone']}` ({report['image_size']} px), {report['profile']} "
+        f"profile, seeded 40/20/20 splits; {report['machine']}. Validation accuracy of each candidate; "
+        f"lesson 07 chooses the final model on it and scores only that one on the test set.",
         "",
-        "| seed | " + " | ".join(MODELS.values()) + " | wall time |",
-        "| --- | " + " | ".join("---:" for _ in MODELS) + " | ---: |",
+        "| seed | " + " | ".join(f"{name} (val)" for name in MODELS.values())
+        + " | chosen | test accuracy | wall time |",
+        "| --- | " + " | ".join("---:" for _ in MODELS) + " | --- | ---: | ---: |",
     ]
     for seed, row in seeds.items():
-        lines.append(f"| {seed} | " + " | ".join(f"{row[k]:.3f}" for k in MODELS)
-                     + f" | {row['seconds']:.0f} s |")
+        lines.append(f"| {seed} | " + " | ".join(f"{row[f'{k}_val']:.3f}" for k in MODELS)
+                     + f" | {MODELS[row['chosen']]} | {row['test']:.3f} | {row['seconds']:.0f} s |")
     summary = report["summary"]
     lines.append("| **mean ± std** | " + " | ".join(
-        f"**{summary[k]['mean']:.3f} ± {summary[k]['std']:.3f}**" for k in MODELS)
+        f"**{summary[f'{k}_val']['mean']:.3f} ± {summary[f'{k}_val']['std']:.3f}**" for k in MODELS)
+        + f" | | **{summary['test']['mean']:.3f} ± {summary['test']['std']:.3f}**"
         + f" | {report['wall_seconds']:.0f} s in all |")
     return "\n".join(lines) + "\n"
 
@@ -114,8 +125,9 @@ def main(argv: list[str]) -> int:
             return 1
         results = json.loads((build / "results.json").read_text())
         per_seed[seed] = {**seed_summary(results), "seconds": round(time.perf_counter() - seed_start, 1)}
-        print("  test accuracy: " + ", ".join(f"{MODELS[k]} {per_seed[seed][k]:.3f}" for k in MODELS),
-              flush=True)
+        row = per_seed[seed]
+        print("  validation: " + ", ".join(f"{MODELS[k]} {row[f'{k}_val']:.3f}" for k in MODELS)
+              + f"; chosen: {MODELS[row['chosen']]}, test accuracy {row['test']:.3f}", flush=True)
 
     report = {"backbone": base.backbone, "image_size": base.image_size, "profile": base.profile,
               "machine": machine(), "seeds": per_seed, "summary": aggregate(per_seed),

@@ -48,11 +48,12 @@ _BULLET = re.compile(r"^[-*+]\s+(?P<text>.*)$")
 #: How results.json keys are shown; other keys are shown with their own name.
 _LABELS = {
     "profile": "Profile", "backbone": "Backbone", "image_size": "Image size",
-    "test_accuracy": "Test accuracy", "test_images": "Test images",
+    "chosen": "Final model (chosen on validation)", "test_accuracy": "Its test accuracy",
+    "test_images": "Test images",
     "epochs": "Epochs", "seconds": "Time", "best_val_accuracy": "Best validation accuracy",
     "freeze_through": "Frozen through",
 }
-_SUMMARY_KEYS = ("profile", "backbone", "image_size", "test_accuracy", "test_images")
+_SUMMARY_KEYS = ("profile", "backbone", "image_size", "chosen", "test_accuracy", "test_images")
 _PHASE_KEYS = ("epochs", "seconds", "best_val_accuracy")
 _PHASE_ORDER = ("transfer", "finetune")  # the order lessons 05 and 06 train them
 
