@@ -1,0 +1,82 @@
+"""The helpers later lessons use do exactly what the lesson that taught them wrote inline.
+
+Each test runs the lesson's own cell (its source, read from the notebook) and
+compares the result with the helper. That way a lesson shows only its code to
+the learner, and these tests, not asserts in front of the learner, keep the
+two from drifting apart. (Lesson 04's head: tests/test_models.py.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import numpy as np
+
+from helpers import data, generators, models, training
+from helpers.config import Config, load_config
+
+from conftest import smoke_split
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def lesson_cell(lesson: str, contains: str) -> str:
+    """The source of the one code cell of ``notebooks/<lesson>*.ipynb`` that contains ``contains``."""
+    nb = nbformat.read(next((ROOT / "notebooks").glob(f"{lesson}_*.ipynb")), as_version=4)
+    found = [c.source for c in nb.cells if c.cell_type == "code" and contains in c.source]
+    assert len(found) == 1, f"lesson {lesson} must have exactly one code cell with {contains!r}"
+    return found[0]
+
+
+def run_cell(source: str, namespace: dict[str, object]) -> dict[str, object]:
+    exec(compile(source, "<lesson cell>", "exec"), namespace)  # noqa: S102 - the course's own lesson code
+    return namespace
+
+
+def test_lesson_01_labels_and_seeded_split_are_the_helpers(tmp_path: Path) -> None:
+    cfg = load_config(env={}, profile="smoke", data_dir=tmp_path / "d", build_dir=tmp_path / "b")
+    good = [n for n in range(1, 1361) if n % 97]        # a few images left out, as check_images may
+    ns = run_cell(lesson_cell("01", "def label_of("), {"checked": data.ImageCheck(good=good, bad=[])})
+    assert ns["labels"] == data.label_images(good)
+    for seed in (42, 7):
+        ns = run_cell(lesson_cell("01", "my_split = {}"), {"labels": ns["labels"], "cfg": cfg.replace(seed=seed)})
+        assert ns["my_split"] == data.seeded_split(ns["labels"], cfg.split_sizes, seed)
+
+
+def test_lesson_02_iterators_are_the_ones_make_generators_builds(tmp_path: Path, synthetic_source: Path) -> None:
+    cfg, folder = smoke_split(tmp_path, synthetic_source)
+    ns: dict[str, object] = {"cfg": cfg, "folder": folder}
+    for marker in ("from tensorflow.keras.preprocessing.image import ImageDataGenerator",
+                   "train_datagen = ImageDataGenerator(", "eval_datagen = ImageDataGenerator(",
+                   "train_gen = train_datagen.flow_from_directory("):
+        run_cell(lesson_cell("02", marker), ns)
+    gens = generators.make_generators(cfg, folder)
+    for mine, theirs in ((ns["train_gen"], gens.train), (ns["val_gen"], gens.validation),
+                         (ns["test_gen"], gens.test)):
+        assert mine.filenames == theirs.filenames and mine.class_indices == theirs.class_indices
+        assert (mine.target_size, mine.batch_size, mine.shuffle) == (theirs.target_size, theirs.batch_size,
+                                                                     theirs.shuffle)
+        assert (mine.interpolation, mine.keep_aspect_ratio) == (theirs.interpolation, theirs.keep_aspect_ratio)
+        settings = ("rotation_range", "width_shift_range", "height_shift_range", "shear_range", "zoom_range",
+                    "horizontal_flip", "vertical_flip", "brightness_range", "channel_shift_range")
+        assert [getattr(mine.image_data_generator, key) for key in settings] == \
+            [getattr(theirs.image_data_generator, key) for key in settings]
+        assert mine.image_data_generator.preprocessing_function is theirs.image_data_generator.preprocessing_function
+    for mine, theirs in ((ns["val_gen"], gens.validation), (ns["test_gen"], gens.test)):   # unaugmented
+        np.testing.assert_array_equal(mine[0][0], theirs[0][0])
+    assert len(ns["train_gen"]) == generators.steps_for(ns["train_gen"].samples, cfg.batch_size)
+
+
+def test_lesson_06_unfreeze_loop_is_unfreeze_top(tmp_path: Path) -> None:
+    cfg: Config = load_config(env={}, profile="smoke", backbone="mobilenet_v2_035", data_dir=tmp_path / "d",
+                              build_dir=tmp_path / "b")
+    spec = models.backbone_spec(cfg)
+    mine, _ = models.build_model(cfg)
+    theirs = models.add_head(models.load_base(cfg))
+    run_cell(lesson_cell("06", "cut = models.layer_index(model, freeze_through)"),
+             {"model": mine, "models": models, "freeze_through": spec.freeze_through})
+    cut = training.unfreeze_top(theirs, spec.freeze_through)
+    assert cut == models.layer_index(mine, spec.freeze_through)
+    assert [layer.trainable for layer in mine.layers] == [layer.trainable for layer in theirs.layers]
+    assert any(layer.trainable for layer in mine.layers) and not all(layer.trainable for layer in mine.layers)
