@@ -1,8 +1,7 @@
-"""Lesson 07: scoring the test set and classifying single photos."""
+"""Lesson 07: classifying single photo files of any shape, format or origin."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -10,63 +9,6 @@ import numpy as np
 from helpers.config import Config
 from helpers.errors import FlowersError
 from helpers.generators import KEEP_ASPECT_RATIO
-
-
-@dataclass
-class TestPredictions:
-    """Predictions for every test image, in the (unshuffled) generator's file order."""
-
-    probabilities: np.ndarray
-    true: np.ndarray
-    filenames: list[str]
-
-    @property
-    def predicted(self) -> np.ndarray:
-        """The predicted class of each image."""
-        return self.probabilities.argmax(axis=1)
-
-    @property
-    def confidence(self) -> np.ndarray:
-        """The probability the model gave its predicted class."""
-        return self.probabilities.max(axis=1)
-
-
-def predict_iterator(model, iterator) -> TestPredictions:  # noqa: ANN001
-    """Predict every image of an unshuffled iterator (e.g. the test generator).
-
-    Raises:
-        ValueError: if the iterator shuffles, since predictions would not line up with ``.classes``.
-    """
-    if iterator.shuffle:
-        raise ValueError("predict on an iterator with shuffle=False, or labels will not line up")
-    probabilities = model.predict(iterator, verbose=0)
-    return TestPredictions(probabilities, np.asarray(iterator.classes), list(iterator.filenames))
-
-
-def confusion(true: np.ndarray, predicted: np.ndarray, n_classes: int = 17) -> np.ndarray:
-    """The confusion matrix: rows are true classes, columns predicted ones."""
-    from sklearn.metrics import confusion_matrix
-
-    return confusion_matrix(true, predicted, labels=list(range(n_classes)))
-
-
-def accuracy_from_confusion(matrix: np.ndarray) -> float:
-    """Correct predictions (the diagonal) over all predictions."""
-    return float(np.trace(matrix) / matrix.sum())
-
-
-def per_class_report(true: np.ndarray, predicted: np.ndarray, names: tuple[str, ...]) -> str:
-    """Precision, recall and F1 per species (scikit-learn's ``classification_report``)."""
-    from sklearn.metrics import classification_report
-
-    return classification_report(true, predicted, labels=list(range(len(names))),
-                                 target_names=list(names), digits=3, zero_division=0)
-
-
-def misclassified(preds: TestPredictions) -> np.ndarray:
-    """Indices of the wrongly classified images, most confident mistakes first."""
-    wrong = np.flatnonzero(preds.predicted != preds.true)
-    return wrong[np.argsort(-preds.confidence[wrong], kind="stable")]
 
 
 #: The most pixels :func:`load_image_for_model` opens (about 50 megapixels: a large phone photo).

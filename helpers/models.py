@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,10 +112,40 @@ def _damaged_weights() -> list[Path]:
     return damaged
 
 
-def _build_base(spec: BackboneSpec, cfg: Config):  # noqa: ANN202 - keras.Model
-    """``spec.build``, with a download failure turned into one message that says what to do."""
+class DamagedWeights(FlowersError):
+    """A weights file in Keras' cache could not be read; it was renamed to ``<name>.damaged``."""
+
+    def __init__(self, damaged: list[Path]) -> None:
+        #: What happened, in one sentence (the message adds what to do).
+        self.what = (f"The weights file {', '.join(p.name for p in damaged)} in {damaged[0].parent} cannot be "
+                     f"read (a download cut off?); it was renamed to {damaged[0].name}.damaged.")
+        super().__init__(f"{self.what} Run the cell again, and Keras downloads it again.")
+
+
+@contextmanager
+def weights_help(cfg: Config) -> Iterator[None]:
+    """Turn what can go wrong while Keras gets ImageNet weights into one message that says what to do.
+
+    Wrap any ``keras.applications`` constructor call (lesson 03 wraps its own
+    ``InceptionV3(...)`` call in it):
+
+    - a download that fails (no network) names the file and where to put it;
+    - a weights file in Keras' cache that cannot be read (a download cut off)
+      is renamed to ``<name>.damaged``, which keeps it, so that the next call
+      downloads it again (:class:`DamagedWeights`).
+
+    Raises:
+        FlowersError: for those two cases; anything else passes through.
+    """
     try:
-        return spec.build(cfg.weights, (cfg.image_size, cfg.image_size, 3))
+        yield
+    except OSError:
+        damaged = _damaged_weights() if cfg.weights else []
+        if not damaged:
+            raise
+        for path in damaged:
+            path.replace(path.with_name(f"{path.name}.damaged"))
+        raise DamagedWeights(damaged) from None
     except Exception as exc:  # get_file wraps network errors in a bare Exception
         m = re.search(r"URL fetch failure on (\S+?):? ", str(exc))
         if not m:
@@ -122,7 +153,7 @@ def _build_base(spec: BackboneSpec, cfg: Config):  # noqa: ANN202 - keras.Model
         url = m.group(1)
         target = _keras_cache() / "models" / url.rsplit("/", 1)[-1]
         raise FlowersError(
-            f"Could not download the ImageNet weights of {spec.constructor} from {url}.\n"
+            f"Could not download the ImageNet weights of {backbone_spec(cfg).constructor} from {url}.\n"
             f"What to do next: check your internet connection and run the cell again; or "
             f"download that file elsewhere and put it at {target} (Keras looks there first; "
             f"KERAS_HOME moves the folder); or run the course without pretrained weights "
@@ -133,10 +164,10 @@ def _build_base(spec: BackboneSpec, cfg: Config):  # noqa: ANN202 - keras.Model
 def load_base(cfg: Config):  # noqa: ANN201 - keras.Model
     """The backbone without its top, with ImageNet weights (full) or random ones (smoke).
 
-    Keras downloads the weights once into ``$KERAS_HOME/models/`` (default
-    ``~/.keras/models/``) and reuses them from there. A weights file there that
-    cannot be read (a download cut off) is renamed to ``<name>.damaged``, which
-    keeps it, and downloaded again.
+    Lesson 03's call, for the configured backbone: Keras downloads the weights
+    once into ``$KERAS_HOME/models/`` (default ``~/.keras/models/``) and reuses
+    them from there. A damaged weights file is set aside and downloaded again
+    (:func:`weights_help`), once, without asking.
 
     Raises:
         FlowersError: when the weights cannot be downloaded, naming the file
@@ -144,17 +175,12 @@ def load_base(cfg: Config):  # noqa: ANN201 - keras.Model
     """
     spec = backbone_spec(cfg)
     try:
-        return _build_base(spec, cfg)
-    except OSError:
-        damaged = _damaged_weights() if cfg.weights else []
-        if not damaged:
-            raise
-    for path in damaged:
-        path.replace(path.with_name(f"{path.name}.damaged"))
-    names = ", ".join(path.name for path in damaged)
-    print(f"The weights file {names} in {damaged[0].parent} cannot be read (a download cut off?). "
-          f"It was renamed to {damaged[0].name}.damaged, and Keras downloads it again.")
-    return _build_base(spec, cfg)
+        with weights_help(cfg):
+            return spec.build(cfg.weights, (cfg.image_size, cfg.image_size, 3))
+    except DamagedWeights as exc:
+        print(f"{exc.what} Downloading it again.")
+    with weights_help(cfg):
+        return spec.build(cfg.weights, (cfg.image_size, cfg.image_size, 3))
 
 
 #: The Dropout rate before each Dense layer of the head. Measured on the validation

@@ -1,7 +1,8 @@
-"""The training curves: both phases on one axis, the marker where fine-tuning really started."""
+"""Lesson 07's training curves, drawn by the lesson's own cell: the marker where fine-tuning really started."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -9,8 +10,12 @@ import matplotlib
 matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 
-from helpers import plots  # noqa: E402
+from helpers import training  # noqa: E402
+from helpers.config import load_config  # noqa: E402
+
+from test_lessons_match_helpers import lesson_cell, run_cell  # noqa: E402
 
 
 def history(epochs: list[int], start: float) -> dict[str, list[float]]:
@@ -20,12 +25,23 @@ def history(epochs: list[int], start: float) -> dict[str, list[float]]:
             "loss": list(np.linspace(1.0, 0.5, n)), "val_loss": list(np.linspace(1.1, 0.6, n))}
 
 
-def test_fine_tuning_starts_after_the_kept_epoch_and_later_transfer_epochs_are_faded(tmp_path: Path) -> None:
+def draw(tmp_path: Path, monkeypatch, transfer: dict, finetune: dict) -> dict[str, object]:  # noqa: ANN001
+    """Run lesson 07's curves cell on these logs (as training.read_log would return them)."""
+    import matplotlib.pyplot as plt
+
+    logs = {"transfer": transfer, "finetune": finetune}
+    monkeypatch.setattr(training, "read_log", lambda cfg, phase: logs[phase])
+    monkeypatch.setattr(training, "read_record", lambda cfg, phase: {"phase": phase, "run": "3f2a"})
+    monkeypatch.setattr(plt, "show", lambda: None)
+    cfg = load_config(env={}, profile="smoke", data_dir=tmp_path / "d", build_dir=tmp_path / "b")
+    return run_cell(lesson_cell("07", "finetune_log = training.read_log(cfg"), {"cfg": cfg})
+
+
+def test_fine_tuning_starts_after_the_kept_epoch_and_later_transfer_epochs_are_faded(
+        tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     """Transfer ran 8 epochs and kept epoch 3; fine-tuning ran as epochs 4-6 (0-based 3-5)."""
-    transfer, finetune = history(list(range(8)), 0.5), history([3, 4, 5], 0.8)
-    fig = plots.training_curves(transfer, finetune, path=tmp_path / "curves.png")
-    assert (tmp_path / "curves.png").stat().st_size > 0
-    for ax in fig.axes:
+    ns = draw(tmp_path, monkeypatch, history(list(range(8)), 0.5), history([3, 4, 5], 0.8))
+    for ax in ns["fig"].axes:
         marker = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
         assert len(marker) == 1 and marker[0].get_xdata()[0] == 3.5, "between the kept epoch 3 and epoch 4"
         faded = [line for line in ax.get_lines() if line.get_alpha() == 0.25]
@@ -35,20 +51,16 @@ def test_fine_tuning_starts_after_the_kept_epoch_and_later_transfer_epochs_are_f
         assert all(float(t).is_integer() for t in ax.get_xticks()), "whole epochs only"
 
 
-def test_transfer_alone_has_no_marker() -> None:
-    fig = plots.training_curves(history(list(range(4)), 0.5))
-    for ax in fig.axes:
-        assert not [line for line in ax.get_lines() if line.get_linestyle() == "--"]
-        assert all(line.get_alpha() is None for line in ax.get_lines())
+def test_when_the_last_transfer_epoch_was_kept_nothing_is_faded(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    ns = draw(tmp_path, monkeypatch, history(list(range(4)), 0.5), history([4, 5], 0.8))
+    for ax in ns["fig"].axes:
+        assert not [line for line in ax.get_lines() if line.get_alpha() == 0.25 and len(line.get_xdata())]
+        marker = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+        assert marker[0].get_xdata()[0] == 4.5
 
 
-def test_the_saved_curves_record_the_run_they_were_drawn_from(tmp_path: Path) -> None:
+def test_the_saved_curves_record_the_run_they_were_drawn_from(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     """Issue 10's run identity, carried by the PNG itself (its Description text)."""
-    import json
-
-    from PIL import Image
-
-    source = {"phase": "finetune", "run": "3f2a", "identity": {"seed": 42, "backbone": "inception_v3"}}
-    plots.training_curves(history(list(range(4)), 0.5), history([2, 3], 0.8), path=tmp_path / "c.png", source=source)
-    with Image.open(tmp_path / "c.png") as png:
-        assert json.loads(png.text["Description"]) == source
+    ns = draw(tmp_path, monkeypatch, history(list(range(4)), 0.5), history([2, 3], 0.8))
+    with Image.open(ns["curves_png"]) as png:
+        assert json.loads(png.text["Description"]) == {"phase": "finetune", "run": "3f2a"}
