@@ -338,3 +338,29 @@ def test_user_facing_checks_are_not_asserts() -> None:
     asserts = [f"{path.name}:{node.lineno}" for path in sorted((REPO / "helpers").glob("*.py"))
                for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Assert)]
     assert asserts == []
+
+
+def test_lesson_03s_inline_call_gets_one_message_and_its_rerun_downloads_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lesson 03 wraps its own InceptionV3(...) call in models.weights_help: no traceback, nothing lost."""
+    cache = tmp_path / "keras"
+    (cache / "models").mkdir(parents=True)
+    weights = cache / "models" / "inception_v3_weights_notop.h5"
+    weights.write_bytes(b"\x89HDF\r\n\x1a\n cut off")
+    monkeypatch.setattr(models, "_keras_cache", lambda: cache)
+    cfg = load_config(env={}, profile="full", data_dir=tmp_path / "d", build_dir=tmp_path / "b")
+
+    def keras_loads_the_cached_file() -> None:
+        import h5py
+
+        with h5py.File(weights, "r"):
+            pass
+
+    with pytest.raises(models.DamagedWeights, match=r"cannot be read.*renamed to .*\.damaged\. Run the cell again"):
+        with models.weights_help(cfg):
+            keras_loads_the_cached_file()
+    assert not weights.exists()
+    assert weights.with_name(weights.name + ".damaged").read_bytes() == b"\x89HDF\r\n\x1a\n cut off"
+    with pytest.raises(OSError):                     # any other error passes through unchanged
+        with models.weights_help(cfg.replace(weights=None)):
+            raise OSError("not about weights")
