@@ -8,11 +8,12 @@ STAMP  := $(VENV)/.installed-stamp
 # TensorFlow's C++ INFO lines ("oneDNN custom operations are on", ...) are noise here.
 export TF_CPP_MIN_LOG_LEVEL ?= 1
 
-.PHONY: help venv test tutorial accuracy checked-outputs bench student slides html clean
+.PHONY: help venv lint test tutorial accuracy checked-outputs bench student slides html clean
 
 help:
 	@echo "make tutorial         run every lesson (profile: FLOWERS_PROFILE, default full) into build/"
-	@echo "make test             unit tests + every notebook under nbval, smoke profile, offline"
+	@echo "make lint             ruff on the helpers, tools, tests, benchmark and lessons (pyproject.toml)"
+	@echo "make test             make lint, then unit tests + every notebook under nbval, smoke profile, offline"
 	@echo "make accuracy         lessons 01, 05-07 on seeds 1, 2, 3 -> build/accuracy.json and accuracy.md (mean test accuracy)"
 	@echo "make checked-outputs  re-execute the lessons (smoke) and store the checked outputs"
 	@echo "make bench            time pipelines, transfer vs cached features, fine-tune cuts, backbones -> build/bench.json"
@@ -33,30 +34,33 @@ venv: $(STAMP)
 # pytest-xdist workers for `make test` (conftest.py keeps the lessons in order on one of them).
 TEST_WORKERS ?= 2
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+test: lint
 	FLOWERS_PROFILE=smoke $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -n $(TEST_WORKERS) --durations=15
 
 tutorial: $(STAMP)
-	$(PY) tools/run_lessons.py
+	$(PY) -m tools.run_lessons
 
 accuracy: $(STAMP)
 	$(PY) -m tools.accuracy
 
 checked-outputs: $(STAMP)
-	FLOWERS_PROFILE=smoke $(PY) tools/nbtool.py regen notebooks/*.ipynb
+	FLOWERS_PROFILE=smoke $(PY) -m tools.nbtool regen notebooks/*.ipynb
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py
 
 student: $(STAMP)
-	$(PY) tools/student.py
+	$(PY) -m tools.student
 
 slides: $(STAMP)
-	$(PY) tools/course_site.py slides
+	$(PY) -m tools.course_site slides
 
 html: $(STAMP)
-	$(PY) tools/course_site.py html
+	$(PY) -m tools.course_site html
 
 clean:
 	rm -rf build

@@ -172,7 +172,7 @@ class _NoRetracingWarning(logging.Filter):
         return "triggered tf.function retracing" not in record.getMessage()
 
 
-def warm_up_predict(model, batch: tuple) -> None:  # noqa: ANN001
+def warm_up_predict(model, batch: tuple) -> None:
     """Trace ``model.predict`` for iterator input, for full and for partial batches.
 
     ``predict`` traces once for the first batch shape it sees and once more
@@ -271,7 +271,7 @@ def prepare_data(data_dir: Path, settings: Settings, build_dir: Path) -> tuple[C
     return cfg, folder
 
 
-def plain_iterator(cfg: Config, folder: Path, part: str, workers: int = 2):  # noqa: ANN201
+def plain_iterator(cfg: Config, folder: Path, part: str, workers: int = 2):
     """An unaugmented, unshuffled ``flow_from_directory`` iterator over ``folder/part``."""
     size = (cfg.image_size, cfg.image_size)
     with quiet_stdout():
@@ -285,7 +285,7 @@ def plain_iterator(cfg: Config, folder: Path, part: str, workers: int = 2):  # n
 # --------------------------------------------------------------------------- 1. input pipeline
 
 
-def dataset_passes(dataset) -> tuple[float, float]:  # noqa: ANN001 - tf.data.Dataset
+def dataset_passes(dataset) -> tuple[float, float]:
     """Images per second of a cached ``tf.data`` pipeline: ``(first pass, cached pass)``.
 
     Each pass is a whole epoch (a cache is only kept once a pass has read
@@ -383,7 +383,7 @@ def bench_transfer(cfg: Config, folder: Path) -> tuple[dict[str, Any], Any, tupl
 # --------------------------------------------------------------------------- 3. fine-tuning
 
 
-def time_train_steps(model, batch: tuple, steps: int) -> float:  # noqa: ANN001
+def time_train_steps(model, batch: tuple, steps: int) -> float:
     """Images per second of ``train_on_batch`` on one fixed batch, after a warm-up step."""
     x, y = batch
     model.train_on_batch(x, y)  # warm-up: tracing and optimizer variables
@@ -393,7 +393,7 @@ def time_train_steps(model, batch: tuple, steps: int) -> float:  # noqa: ANN001
     return steps * len(x) / (time.perf_counter() - start)
 
 
-def bench_finetune(model, batch: tuple, settings: Settings) -> dict[str, dict[str, float]]:  # noqa: ANN001
+def bench_finetune(model, batch: tuple, settings: Settings) -> dict[str, dict[str, float]]:
     """Training-step speed of the course's mixed8 cut and of the original tutorial's ``layers[:18]`` cut.
 
     The input is one fixed batch, so only the step itself is timed.
@@ -575,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
     measurements["backbones"] = bench_backbones(settings)
 
     report: dict[str, Any] = {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "mode": settings.mode,
         "machine": machine_info(),
         "load_average_start": load_start,

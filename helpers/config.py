@@ -106,7 +106,7 @@ class Config:
         """True when the archive is the project's synthetic stand-in (served over ``file://``)."""
         return self.archive_url == synthetic_archive_url(self.data_dir)
 
-    def replace(self, **changes: object) -> "Config":
+    def replace(self, **changes: object) -> Config:
         """Return a copy with some fields changed (the object itself is frozen)."""
         return dataclasses.replace(self, **changes)
 

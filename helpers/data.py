@@ -394,7 +394,7 @@ def read_official_splits(path: Path) -> dict[str, np.ndarray]:
     try:
         mat = loadmat(path)
         return {key: np.asarray(mat[key]).astype(int).ravel() for key in SPLITS_KEYS}
-    except Exception as exc:  # noqa: BLE001 - scipy raises many types (MatReadError, ValueError, KeyError...)
+    except Exception as exc:
         problem = f"missing the array {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
         what = f"{path} is not a readable datasplits.mat ({problem})."
         if _downloaded_by_course(path):

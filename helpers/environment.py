@@ -74,7 +74,7 @@ def filtered_native_stderr(patterns: tuple[str, ...] = HARMLESS_TF_LOG_LINES) ->
                 print("\n".join(keep), file=sys.stderr)
 
 
-def import_tensorflow():  # noqa: ANN201 - returns the module
+def import_tensorflow():
     """Import TensorFlow (and Keras) without its known-harmless start-up noise.
 
     Also hides TensorFlow's C++ INFO messages for the rest of the session

@@ -10,7 +10,6 @@ from helpers.config import Config
 from helpers.errors import FlowersError
 from helpers.generators import KEEP_ASPECT_RATIO
 
-
 #: The most pixels :func:`load_image_for_model` opens (about 50 megapixels: a large phone photo).
 MAX_PIXELS = 50_000_000
 
@@ -88,7 +87,7 @@ def load_image_for_model(path: Path | str, cfg: Config) -> np.ndarray:
     return backbone_spec(cfg).preprocess(x)
 
 
-def predict_file(model, path: Path | str, cfg: Config, names: tuple[str, ...], top: int = 3) -> list[tuple[str, float]]:  # noqa: ANN001
+def predict_file(model, path: Path | str, cfg: Config, names: tuple[str, ...], top: int = 3) -> list[tuple[str, float]]:
     """The ``top`` most likely species for one image file, with their probabilities."""
     # Calling the model directly (not predict) avoids re-tracing a function per file.
     probabilities = np.asarray(model(load_image_for_model(path, cfg), training=False))[0]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def feature_extractor(base):  # noqa: ANN001, ANN201 - keras.Model
+def feature_extractor(base):
     """The base followed by global average pooling: one vector per image (2,048 for InceptionV3)."""
     from keras import Model, layers
 
@@ -32,7 +32,7 @@ class Features:
     seconds: float
 
 
-def extract(extractor, iterator) -> Features:  # noqa: ANN001
+def extract(extractor, iterator) -> Features:
     """Run every image of an unshuffled, unaugmented iterator through ``extractor`` once.
 
     Raises:
@@ -48,7 +48,7 @@ def extract(extractor, iterator) -> Features:  # noqa: ANN001
 
 
 def feature_head(n_features: int, n_classes: int = 17, hidden: int = 1024,
-                 dropout: float | None = None):  # noqa: ANN201
+                 dropout: float | None = None):
     """The head of lesson 04 without its pooling layer, for pooled feature vectors.
 
     Its two Dense layers have the same names and shapes as those of
@@ -71,7 +71,7 @@ def feature_head(n_features: int, n_classes: int = 17, hidden: int = 1024,
     return keras.Sequential(stack, name="feature_head")
 
 
-def copy_head_weights(head, model) -> None:  # noqa: ANN001
+def copy_head_weights(head, model) -> None:
     """Put a trained :func:`feature_head`'s weights into the full model's head.
 
     The full model then predicts exactly what the feature head predicts on

@@ -46,14 +46,14 @@ def preprocess_function(cfg: Config) -> Callable[[np.ndarray], np.ndarray]:
     return backbone_spec(cfg).preprocess
 
 
-def training_datagen(cfg: Config):  # noqa: ANN201 - ImageDataGenerator
+def training_datagen(cfg: Config):
     """An ``ImageDataGenerator`` that preprocesses and augments (training set only)."""
     from tensorflow.keras.preprocessing.image import ImageDataGenerator
 
     return ImageDataGenerator(preprocessing_function=preprocess_function(cfg), **AUGMENTATION)
 
 
-def evaluation_datagen(cfg: Config):  # noqa: ANN201 - ImageDataGenerator
+def evaluation_datagen(cfg: Config):
     """An ``ImageDataGenerator`` that only preprocesses (validation and test sets)."""
     from tensorflow.keras.preprocessing.image import ImageDataGenerator
 
@@ -122,7 +122,7 @@ def undo_preprocessing(x: np.ndarray, input_range: tuple[float, float] = (-1.0, 
     return np.clip((np.asarray(x, dtype="float32") - low) / (high - low), 0.0, 1.0)
 
 
-def measure_throughput(iterator, batches: int = 10, workers: int = 1) -> float:  # noqa: ANN001
+def measure_throughput(iterator, batches: int = 10, workers: int = 1) -> float:
     """Images per second that ``iterator`` delivers, loading ``workers`` batches at a time.
 
     It fetches batches the way ``model.fit`` does with ``iterator.workers``
@@ -143,7 +143,7 @@ def measure_throughput(iterator, batches: int = 10, workers: int = 1) -> float: 
 # --------------------------------------------------------------------------- tf.data (lesson 08)
 
 
-def augmentation_layers(seed: int | None = None):  # noqa: ANN201 - keras.Sequential
+def augmentation_layers(seed: int | None = None):
     """Keras preprocessing layers with the same augmentation as :data:`AUGMENTATION`: a random mirror."""
     from keras import Sequential, layers
 
@@ -192,7 +192,7 @@ def make_datasets(cfg: Config, folder: Path, augment: bool = True, cache: bool =
     return out
 
 
-def measure_dataset_throughput(dataset) -> float:  # noqa: ANN001
+def measure_dataset_throughput(dataset) -> float:
     """Images per second over one full pass of a ``tf.data.Dataset``.
 
     Whole passes only: a cached dataset fills its cache during the first

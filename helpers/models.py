@@ -50,7 +50,7 @@ class BackboneSpec:
 
         return getattr(keras.applications, self.module).preprocess_input
 
-    def build(self, weights: str | None, input_shape: tuple[int, int, int]):  # noqa: ANN201
+    def build(self, weights: str | None, input_shape: tuple[int, int, int]):
         """Call the constructor with ``include_top=False``."""
         import keras
 
@@ -161,7 +161,7 @@ def weights_help(cfg: Config) -> Iterator[None]:
         ) from None
 
 
-def load_base(cfg: Config):  # noqa: ANN201 - keras.Model
+def load_base(cfg: Config):
     """The backbone without its top, with ImageNet weights (full) or random ones (smoke).
 
     Lesson 03's call, for the configured backbone: Keras downloads the weights
@@ -188,7 +188,7 @@ def load_base(cfg: Config):  # noqa: ANN201 - keras.Model
 HEAD_DROPOUT = 0.5
 
 
-def add_head(base, n_classes: int = 17, hidden: int = 1024, dropout: float = HEAD_DROPOUT):  # noqa: ANN001, ANN201
+def add_head(base, n_classes: int = 17, hidden: int = 1024, dropout: float = HEAD_DROPOUT):
     """Put the new classifier on ``base`` and return the whole model.
 
     ``GlobalAveragePooling2D -> Dropout -> Dense(hidden, relu) -> Dropout ->
@@ -215,7 +215,7 @@ def build_model(cfg: Config, n_classes: int = 17) -> tuple[object, object]:
     return add_head(base, n_classes), base
 
 
-def parameter_counts(model) -> dict[str, int]:  # noqa: ANN001
+def parameter_counts(model) -> dict[str, int]:
     """Total, trainable and non-trainable parameter counts of ``model``."""
     trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     frozen = int(sum(np.prod(w.shape) for w in model.non_trainable_weights))
@@ -236,13 +236,13 @@ class Block:
     output_shape: tuple[int | None, ...]
 
 
-def block_table(base, pattern: str = r"^mixed\d+$") -> list[Block]:  # noqa: ANN001
+def block_table(base, pattern: str = r"^mixed\d+$") -> list[Block]:
     """The network's main blocks (InceptionV3: ``mixed0`` ... ``mixed10``) with layer index and shape."""
     return [Block(layer.name, i, tuple(layer.output.shape))
             for i, layer in enumerate(base.layers) if re.match(pattern, layer.name)]
 
 
-def layer_index(model, name: str) -> int:  # noqa: ANN001
+def layer_index(model, name: str) -> int:
     """The index of the layer called ``name`` in ``model.layers``."""
     for i, layer in enumerate(model.layers):
         if layer.name == name:
@@ -250,7 +250,7 @@ def layer_index(model, name: str) -> int:  # noqa: ANN001
     raise KeyError(name)
 
 
-def architecture(model) -> list[tuple[str, int, dict[str, object]]]:  # noqa: ANN001
+def architecture(model) -> list[tuple[str, int, dict[str, object]]]:
     """Layer class, parameter count and key settings of each layer: to compare two builds."""
     keys = ("units", "activation", "rate", "filters", "kernel_size", "strides", "pool_size")
     out = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def image_gallery(paths: list[Path], titles: list[str], columns: int = 4):  # noqa: ANN201 - matplotlib Figure
+def image_gallery(paths: list[Path], titles: list[str], columns: int = 4):
     """Show images in a grid with a title under each."""
     import matplotlib.pyplot as plt
     from PIL import Image

@@ -30,7 +30,8 @@ from helpers import data
 from helpers.config import Config
 from helpers.errors import FlowersError
 
-def distribution_strategy(devices: list[str] | None = None):  # noqa: ANN201 - tf.distribute.Strategy
+
+def distribution_strategy(devices: list[str] | None = None):
     """``MirroredStrategy`` over all GPUs when there are several, else the default strategy.
 
     Build, compile and load models inside ``strategy.scope()``. Each replica
@@ -49,7 +50,7 @@ def distribution_strategy(devices: list[str] | None = None):  # noqa: ANN201 - t
     return tf.distribute.get_strategy()
 
 
-def global_batch_size(cfg: Config, strategy) -> int:  # noqa: ANN001
+def global_batch_size(cfg: Config, strategy) -> int:
     """Images per training step: the per-replica batch size times the number of replicas."""
     return cfg.batch_size * strategy.num_replicas_in_sync
 
@@ -79,7 +80,7 @@ def apply_precision(cfg: Config) -> str:
 
 
 def model_path(cfg: Config, phase: str) -> Path:
-    """The best model of ``phase`` (``probe``, ``transfer``, ``finetune`` or ``final``) for this profile and backbone."""
+    """The best model of ``phase`` (``probe``, ``transfer``, ``finetune``, ``final``) for this profile and backbone."""
     return cfg.build_dir / "models" / f"{phase}_{cfg.profile}_{cfg.backbone}.keras"
 
 
@@ -88,14 +89,14 @@ def log_path(cfg: Config, phase: str) -> Path:
     return cfg.build_dir / "logs" / f"{phase}_{cfg.profile}_{cfg.backbone}.csv"
 
 
-def freeze_base(base) -> None:  # noqa: ANN001
+def freeze_base(base) -> None:
     """Phase 1: make every layer of the base non-trainable (the original tutorial's ``setup_to_transfer_learning``)."""
     base.trainable = False
     for layer in base.layers:
         layer.trainable = False
 
 
-def unfreeze_top(model, freeze_through: str = "mixed8", keep_batchnorm_frozen: bool = True) -> int:  # noqa: ANN001
+def unfreeze_top(model, freeze_through: str = "mixed8", keep_batchnorm_frozen: bool = True) -> int:
     """Phase 2: freeze ``model.layers[: index(freeze_through) + 1]``, train the rest.
 
     BatchNormalization layers stay frozen (inference mode, statistics kept)
@@ -110,7 +111,7 @@ def unfreeze_top(model, freeze_through: str = "mixed8", keep_batchnorm_frozen: b
     return cut
 
 
-def set_trainable_from(model, first_trainable: int, keep_batchnorm_frozen: bool = True) -> None:  # noqa: ANN001
+def set_trainable_from(model, first_trainable: int, keep_batchnorm_frozen: bool = True) -> None:
     """Freeze ``model.layers[:first_trainable]`` and unfreeze the rest (BatchNorm optionally kept frozen)."""
     from keras import layers
 
@@ -124,7 +125,7 @@ def set_trainable_from(model, first_trainable: int, keep_batchnorm_frozen: bool 
 LABEL_SMOOTHING = 0.1
 
 
-def _compile(model, learning_rate: float) -> None:  # noqa: ANN001
+def _compile(model, learning_rate: float) -> None:
     """Adam at ``learning_rate``, cross-entropy with label smoothing, accuracy: both phases' settings."""
     import keras
 
@@ -133,12 +134,12 @@ def _compile(model, learning_rate: float) -> None:  # noqa: ANN001
                   metrics=["accuracy"])
 
 
-def compile_transfer(model, learning_rate: float = 1e-3) -> None:  # noqa: ANN001
+def compile_transfer(model, learning_rate: float = 1e-3) -> None:
     """Compile for phase 1: Adam at 1e-3, cross-entropy with label smoothing, accuracy."""
     _compile(model, learning_rate)
 
 
-def compile_finetune(model, learning_rate: float = 1e-4) -> None:  # noqa: ANN001
+def compile_finetune(model, learning_rate: float = 1e-4) -> None:
     """Compile for phase 2: the same Adam and loss, at a ten times lower learning rate."""
     _compile(model, learning_rate)
 
@@ -257,7 +258,7 @@ def check_identity(cfg: Config, phase: str) -> None:
                                f"has been trained again since: run lesson {lesson} again.")
 
 
-def epoch_timer():  # noqa: ANN201 - keras.callbacks.Callback
+def epoch_timer():
     """A callback that records each epoch's wall time in ``.seconds`` (a list).
 
     The first epoch includes building the training step, so compare the later
@@ -295,7 +296,7 @@ class PhaseResult:
         return self.history["val_accuracy"][best_epoch(self.history)]
 
 
-def fit_phase(cfg: Config, model, gens, phase: str, epochs: int, initial_epoch: int = 0,  # noqa: ANN001
+def fit_phase(cfg: Config, model, gens, phase: str, epochs: int, initial_epoch: int = 0,
               patience: int = PATIENCE, verbose: int | str = "auto") -> PhaseResult:
     """Train ``model`` for ``epochs`` more epochs, numbered from ``initial_epoch``.
 
@@ -339,7 +340,7 @@ def read_log(cfg: Config, phase: str) -> dict[str, list[float]]:
                            f"run?). Run lesson {lesson} again.") from None
 
 
-def load_phase_model(cfg: Config, phase: str):  # noqa: ANN201
+def load_phase_model(cfg: Config, phase: str):
     """Load the best model ``phase`` saved, checking it fits the configuration.
 
     A model saved without compile settings (lesson 05's linear probe, which is
@@ -360,7 +361,7 @@ def load_phase_model(cfg: Config, phase: str):  # noqa: ANN201
     check_identity(cfg, phase)
     try:
         model = keras.models.load_model(path)
-    except Exception as exc:  # noqa: BLE001 - a damaged zip gives ValueError, OSError, BadZipFile...
+    except Exception as exc:
         raise FlowersError(f"The saved {phase} model {path} cannot be read ({type(exc).__name__}); it is "
                            f"probably damaged, by an interrupted run for example. Run lesson {lesson} "
                            f"again.") from None

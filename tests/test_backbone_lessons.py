@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import models
-
 from conftest import copy_synthetic_source
+from helpers import models
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = ["03_loading_the_base_model", "04_building_the_new_head", "05_transfer_learning", "06_fine_tuning"]

@@ -12,10 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import copy_synthetic_source, smoke_split
 from helpers import features, generators, models
 from helpers.config import Config, load_config
-
-from conftest import copy_synthetic_source, smoke_split
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_WEIGHTS = ROOT.parent / "shared" / "weights"
@@ -83,7 +82,7 @@ def test_cached_features_equal_a_direct_forward_pass(split_cfg: tuple[Config, Pa
         features.extract(extractor, generators.make_generators(cfg, folder).train)
 
 
-def _random_conv_base(size: int):  # noqa: ANN202
+def _random_conv_base(size: int):
     """The documented backbone of the learning test: two random (untrained) convolutions.
 
     Random InceptionV3 features carry almost nothing at smoke size; two random

@@ -178,7 +178,8 @@ def test_describe_lists_the_settings(tmp_path: Path) -> None:
 
 def test_splits_url_and_md5_come_from_the_environment(tmp_path: Path) -> None:
     """FLOWERS17_SPLITS_URL and FLOWERS17_SPLITS_MD5 point the course at a copy of datasplits.mat."""
-    env = {"FLOWERS17_SPLITS_URL": "file:///copies/datasplits.mat", "FLOWERS17_SPLITS_MD5": " 0123456789ABCDEF0123456789ABCDEF"}
+    env = {"FLOWERS17_SPLITS_URL": "file:///copies/datasplits.mat",
+           "FLOWERS17_SPLITS_MD5": " 0123456789ABCDEF0123456789ABCDEF"}
     cfg = load_config(env=env, profile="full", data_dir=tmp_path)
     assert cfg.splits_url == "file:///copies/datasplits.mat"
     assert cfg.splits_md5 == "0123456789abcdef0123456789abcdef"

@@ -21,8 +21,9 @@ def _pins(lines: list[str]) -> dict[str, str]:
 
 
 def requirement_pins() -> dict[str, str]:
-    lines = [l for l in (ROOT / "requirements.txt").read_text().splitlines() if not l.lstrip().startswith("#")]
-    unpinned = [l for l in lines if l.strip() and "==" not in l]
+    text = (ROOT / "requirements.txt").read_text()
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    unpinned = [line for line in lines if line.strip() and "==" not in line]
     assert not unpinned, f"requirements.txt has unpinned lines: {unpinned}"
     return _pins(lines)
 
@@ -30,7 +31,7 @@ def requirement_pins() -> dict[str, str]:
 def environment_pins() -> dict[str, str]:
     text = (ROOT / "environment.yml").read_text()
     pip_block = text.split("- pip:", 1)[1].splitlines()
-    return _pins([l for l in pip_block if not l.lstrip().startswith("#")])
+    return _pins([line for line in pip_block if not line.lstrip().startswith("#")])
 
 
 def test_requirements_and_environment_pin_the_same_packages_and_versions() -> None:

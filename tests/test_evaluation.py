@@ -13,7 +13,7 @@ from helpers.config import load_config
 
 
 @pytest.fixture
-def cfg(tmp_path: Path):  # noqa: ANN201
+def cfg(tmp_path: Path):
     return load_config(env={}, profile="smoke", data_dir=tmp_path / "data", build_dir=tmp_path / "build")
 
 
@@ -23,7 +23,7 @@ def _photo(size: tuple[int, int] = (120, 90)) -> Image.Image:
 
 
 @pytest.mark.parametrize("kind", ["png_alpha", "greyscale", "large_jpeg", "palette_transparent", "cmyk", "tiny"])
-def test_any_image_file_becomes_one_preprocessed_batch(kind: str, tmp_path: Path, cfg) -> None:  # noqa: ANN001
+def test_any_image_file_becomes_one_preprocessed_batch(kind: str, tmp_path: Path, cfg) -> None:
     photo = _photo()
     path = tmp_path / f"{kind}.img"
     if kind == "png_alpha":
@@ -48,14 +48,14 @@ def test_any_image_file_becomes_one_preprocessed_batch(kind: str, tmp_path: Path
     assert -1.0 <= x.min() and x.max() <= 1.0
 
 
-def test_transparent_areas_become_white(tmp_path: Path, cfg) -> None:  # noqa: ANN001
+def test_transparent_areas_become_white(tmp_path: Path, cfg) -> None:
     clear = Image.new("RGBA", (50, 50), (0, 0, 0, 0))
     clear.save(tmp_path / "clear.png")
     x = evaluation.load_image_for_model(tmp_path / "clear.png", cfg)
     assert np.allclose(x, 1.0), "white is +1 after InceptionV3 preprocessing"
 
 
-def test_a_wide_photo_is_cropped_to_its_centre_like_the_generators(tmp_path: Path, cfg) -> None:  # noqa: ANN001
+def test_a_wide_photo_is_cropped_to_its_centre_like_the_generators(tmp_path: Path, cfg) -> None:
     """Red sides, a blue middle square: the model sees only blue, and the same pixels as flow_from_directory."""
     from tensorflow.keras.preprocessing.image import img_to_array, load_img
 
@@ -71,7 +71,7 @@ def test_a_wide_photo_is_cropped_to_its_centre_like_the_generators(tmp_path: Pat
     assert np.allclose(x, keras_way / 127.5 - 1.0, atol=1e-5)
 
 
-def test_predict_file_returns_the_top_three_in_order(tmp_path: Path, cfg) -> None:  # noqa: ANN001
+def test_predict_file_returns_the_top_three_in_order(tmp_path: Path, cfg) -> None:
     import keras
 
     _photo().save(tmp_path / "p.jpg")
@@ -83,7 +83,7 @@ def test_predict_file_returns_the_top_three_in_order(tmp_path: Path, cfg) -> Non
     assert top[0][1] == pytest.approx(0.5)
 
 
-def test_results_merge_and_schema(cfg) -> None:  # noqa: ANN001
+def test_results_merge_and_schema(cfg) -> None:
     results.update_results(cfg, {"backbone": "inception_v3", "image_size": 75,
                                  "phases": {"transfer": {"epochs": 1, "seconds": 2.0, "best_val_accuracy": 0.1}}})
     partial = results.read_results(cfg)
@@ -98,7 +98,7 @@ def test_results_merge_and_schema(cfg) -> None:  # noqa: ANN001
 
 @pytest.mark.parametrize("change", [{"profile": "full"}, {"seed": 7}, {"backbone": "mobilenet_v2"},
                                     {"split": "official1"}, {"image_size": 96}])
-def test_results_of_another_run_identity_are_replaced(cfg, change: dict) -> None:  # noqa: ANN001
+def test_results_of_another_run_identity_are_replaced(cfg, change: dict) -> None:
     """results.json never mixes two runs: another profile, seed, backbone, split or size starts it afresh."""
     results.update_results(cfg, {"test_accuracy": 0.9, "phases": {"transfer": {"epochs": 3}}})
     assert results.read_results(cfg)["identity"] == data.run_identity(cfg)
@@ -114,7 +114,7 @@ def test_results_of_another_run_identity_are_replaced(cfg, change: dict) -> None
 # --------------------------------------------------------------------------- any photo a learner tries
 
 
-def test_a_missing_path_a_folder_and_a_text_file_each_get_one_sentence(tmp_path: Path, cfg) -> None:  # noqa: ANN001
+def test_a_missing_path_a_folder_and_a_text_file_each_get_one_sentence(tmp_path: Path, cfg) -> None:
     from helpers.errors import FlowersError
 
     (tmp_path / "notes.txt").write_text("not a photo\n")
@@ -126,7 +126,7 @@ def test_a_missing_path_a_folder_and_a_text_file_each_get_one_sentence(tmp_path:
         assert "\n" not in str(info.value)
 
 
-def test_an_image_over_the_pixel_limit_is_refused(tmp_path: Path, cfg, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_an_image_over_the_pixel_limit_is_refused(tmp_path: Path, cfg, monkeypatch: pytest.MonkeyPatch) -> None:
     from helpers.errors import FlowersError
 
     _photo((120, 90)).save(tmp_path / "big.png")
@@ -135,7 +135,7 @@ def test_an_image_over_the_pixel_limit_is_refused(tmp_path: Path, cfg, monkeypat
         evaluation.load_image_for_model(tmp_path / "big.png", cfg)
 
 
-def test_a_16_bit_greyscale_png_keeps_its_greys(tmp_path: Path, cfg) -> None:  # noqa: ANN001
+def test_a_16_bit_greyscale_png_keeps_its_greys(tmp_path: Path, cfg) -> None:
     """Mid-grey in 16 bits (32768) must come out mid-grey, not white."""
     grey = Image.fromarray(np.full((40, 40), 32768, dtype=np.uint16))
     grey.save(tmp_path / "grey16.png")
@@ -144,7 +144,7 @@ def test_a_16_bit_greyscale_png_keeps_its_greys(tmp_path: Path, cfg) -> None:  #
     assert np.allclose(x, 0.0, atol=0.01), "127.5 of 255 is 0 after InceptionV3's preprocessing"
 
 
-def test_a_phone_photo_is_turned_upright_by_its_exif_orientation(tmp_path: Path, cfg) -> None:  # noqa: ANN001
+def test_a_phone_photo_is_turned_upright_by_its_exif_orientation(tmp_path: Path, cfg) -> None:
     """Stored wide (red left, blue right) with orientation 6: shown tall, red on top, blue below."""
     stored = Image.new("RGB", (80, 40), (255, 0, 0))
     stored.paste((0, 0, 255), (40, 0, 80, 40))
@@ -157,7 +157,7 @@ def test_a_phone_photo_is_turned_upright_by_its_exif_orientation(tmp_path: Path,
     assert columns.max() - columns.min() < 0.2, "not sideways: no change from left to right"
 
 
-def test_an_http_url_is_fetched_with_get_file(tmp_path: Path, cfg, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_an_http_url_is_fetched_with_get_file(tmp_path: Path, cfg, monkeypatch: pytest.MonkeyPatch) -> None:
     """A local web server on 127.0.0.1 stands in for the internet."""
     for name in ("no_proxy", "NO_PROXY"):  # never route the local URL through a proxy
         monkeypatch.setenv(name, "127.0.0.1,localhost")
@@ -186,7 +186,7 @@ def test_an_http_url_is_fetched_with_get_file(tmp_path: Path, cfg, monkeypatch: 
         server.server_close()
 
 
-def test_results_of_another_run_are_not_read(cfg) -> None:  # noqa: ANN001
+def test_results_of_another_run_are_not_read(cfg) -> None:
     """Lesson 08 compares with lesson 05's numbers only when they come from the same settings and split."""
     results.update_results(cfg, {"phases": {"transfer": {"epochs": 3}}})
     assert results.read_results(cfg)["phases"] == {"transfer": {"epochs": 3}}

@@ -46,7 +46,7 @@ def gens(cfg: Config, folder: Path) -> generators.Generators:
     return generators.make_generators(cfg, folder)
 
 
-def batch_files(it, index: int) -> list[str]:  # noqa: ANN001
+def batch_files(it, index: int) -> list[str]:
     """The file names batch ``index`` of a DirectoryIterator is made of (in its current order)."""
     if it.index_array is None:
         it._set_index_array()

@@ -8,7 +8,6 @@ earlier ones saved. That test takes several minutes.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -17,33 +16,21 @@ import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
-from types import ModuleType
 
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import nbtool  # noqa: E402
-import student  # noqa: E402
+from tools import course_site, nbtool, student
+from tools.common import lesson_paths
 
-LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+ROOT = Path(__file__).resolve().parents[1]
+
+LESSONS = lesson_paths()
 EXERCISE_ITEM = re.compile(r"^(\d+)\.\s+\*\*(.+?)\*\*", re.MULTILINE)
 SOLUTION_HEADING = re.compile(r"^###[ \t]+Solution[ \t]+(\d+)[ \t]*$", re.MULTILINE)
 PLACEHOLDER = re.compile(r"^# Your turn: write your solution to exercise (\d+) here\.\n?$")
 
 
-def _load_site() -> ModuleType:
-    """tools/course_site.py, imported by path (tools/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("course_site", ROOT / "tools" / "course_site.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-course_site = _load_site()
 
 
 def _read(path: Path) -> nbformat.NotebookNode:
@@ -175,7 +162,7 @@ def test_student_command_writes_the_lessons_and_nothing_else(tmp_path: Path) -> 
     build = tmp_path / "build"
     (build / "student").mkdir(parents=True)
     (build / "student" / "99_removed_lesson.ipynb").write_text("{}")
-    run = subprocess.run([sys.executable, str(ROOT / "tools" / "student.py"), "--build-dir", str(build)],
+    run = subprocess.run([sys.executable, "-m", "tools.student", "--build-dir", str(build)], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert sorted(p.name for p in (build / "student").iterdir()) == [p.name for p in LESSONS]
@@ -253,7 +240,7 @@ def _assert_index_links_resolve(index: Path, expected_pages: list[str]) -> None:
 
 
 def _run_site(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(ROOT / "tools" / "course_site.py"), *args],
+    return subprocess.run([sys.executable, "-m", "tools.course_site", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
 
 

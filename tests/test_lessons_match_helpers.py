@@ -13,10 +13,9 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
+from conftest import smoke_split
 from helpers import data, generators, models, training
 from helpers.config import Config, load_config
-
-from conftest import smoke_split
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,7 +29,7 @@ def lesson_cell(lesson: str, contains: str) -> str:
 
 
 def run_cell(source: str, namespace: dict[str, object]) -> dict[str, object]:
-    exec(compile(source, "<lesson cell>", "exec"), namespace)  # noqa: S102 - the course's own lesson code
+    exec(compile(source, "<lesson cell>", "exec"), namespace)
     return namespace
 
 

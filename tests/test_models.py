@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 
 import keras
-import numpy as np
 import keras.src.applications.inception_v3 as keras_inception_v3
 import keras.src.backend.config as keras_config
+import numpy as np
 import pytest
 
 from helpers import models
@@ -227,7 +227,7 @@ def test_helper_builds_the_same_model_as_lesson_04s_cell(model: keras.Model, bas
     """Running the notebook's own head cell gives the helper's architecture: notebook and helper cannot drift."""
     source = lesson_head_cell()
     namespace: dict[str, object] = {"base_model": base}
-    exec(compile(source, str(LESSON_04), "exec"), namespace)  # noqa: S102 - the repository's own lesson
+    exec(compile(source, str(LESSON_04), "exec"), namespace)
     lesson_model = namespace["model"]
     assert isinstance(lesson_model, keras.Model)
     assert models.architecture(lesson_model) == models.architecture(model)

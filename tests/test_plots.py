@@ -9,13 +9,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+from PIL import Image
+from test_lessons_match_helpers import lesson_cell, run_cell
 
-from helpers import training  # noqa: E402
-from helpers.config import load_config  # noqa: E402
-
-from test_lessons_match_helpers import lesson_cell, run_cell  # noqa: E402
+from helpers import training
+from helpers.config import load_config
 
 
 def history(epochs: list[int], start: float) -> dict[str, list[float]]:
@@ -25,7 +24,7 @@ def history(epochs: list[int], start: float) -> dict[str, list[float]]:
             "loss": list(np.linspace(1.0, 0.5, n)), "val_loss": list(np.linspace(1.1, 0.6, n))}
 
 
-def draw(tmp_path: Path, monkeypatch, transfer: dict, finetune: dict) -> dict[str, object]:  # noqa: ANN001
+def draw(tmp_path: Path, monkeypatch, transfer: dict, finetune: dict) -> dict[str, object]:
     """Run lesson 07's curves cell on these logs (as training.read_log would return them)."""
     import matplotlib.pyplot as plt
 
@@ -38,7 +37,7 @@ def draw(tmp_path: Path, monkeypatch, transfer: dict, finetune: dict) -> dict[st
 
 
 def test_fine_tuning_starts_after_the_kept_epoch_and_later_transfer_epochs_are_faded(
-        tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+        tmp_path: Path, monkeypatch) -> None:
     """Transfer ran 8 epochs and kept epoch 3; fine-tuning ran as epochs 4-6 (0-based 3-5)."""
     ns = draw(tmp_path, monkeypatch, history(list(range(8)), 0.5), history([3, 4, 5], 0.8))
     for ax in ns["fig"].axes:
@@ -51,7 +50,7 @@ def test_fine_tuning_starts_after_the_kept_epoch_and_later_transfer_epochs_are_f
         assert all(float(t).is_integer() for t in ax.get_xticks()), "whole epochs only"
 
 
-def test_when_the_last_transfer_epoch_was_kept_nothing_is_faded(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_when_the_last_transfer_epoch_was_kept_nothing_is_faded(tmp_path: Path, monkeypatch) -> None:
     ns = draw(tmp_path, monkeypatch, history(list(range(4)), 0.5), history([4, 5], 0.8))
     for ax in ns["fig"].axes:
         assert not [line for line in ax.get_lines() if line.get_alpha() == 0.25 and len(line.get_xdata())]
@@ -59,7 +58,7 @@ def test_when_the_last_transfer_epoch_was_kept_nothing_is_faded(tmp_path: Path, 
         assert marker[0].get_xdata()[0] == 4.5
 
 
-def test_the_saved_curves_record_the_run_they_were_drawn_from(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_the_saved_curves_record_the_run_they_were_drawn_from(tmp_path: Path, monkeypatch) -> None:
     """Issue 10's run identity, carried by the PNG itself (its Description text)."""
     ns = draw(tmp_path, monkeypatch, history(list(range(4)), 0.5), history([2, 3], 0.8))
     with Image.open(ns["curves_png"]) as png:

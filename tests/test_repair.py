@@ -19,13 +19,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy.io import savemat
+from test_data import assert_single_readable_message, write_tgz
 
+from conftest import copy_synthetic_source
 from helpers import config, data, generators, models, synthetic, training
 from helpers.config import Config, load_config
 from helpers.errors import FlowersError
-
-from conftest import copy_synthetic_source
-from test_data import assert_single_readable_message, write_tgz
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -246,7 +245,7 @@ def test_a_damaged_weights_file_is_kept_aside_and_downloaded_again(
     weights.write_bytes(b"\x89HDF\r\n\x1a\n cut off")
     monkeypatch.setattr(models, "_keras_cache", lambda: cache)
 
-    def keras_build(self, weights_arg, input_shape):  # noqa: ANN001, ANN202
+    def keras_build(self, weights_arg, input_shape):
         if not weights.exists():
             with h5py.File(weights, "w") as f:
                 f["kernel"] = np.zeros(3)

@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import smoke_split
 from helpers import data, generators, models, synthetic, training
 from helpers.config import Config, load_config
-
-from conftest import smoke_split
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +20,7 @@ def split_cfg(tmp_path_factory: pytest.TempPathFactory, synthetic_source: Path) 
     return smoke_split(tmp_path_factory.mktemp("training"), synthetic_source)
 
 
-def tiny_backbone(size: int):  # noqa: ANN201
+def tiny_backbone(size: int):
     """A small convolutional base, documented stand-in for InceptionV3 in the learning test.
 
     Random-weight InceptionV3 cannot learn 17 classes from 680 images in a CI
@@ -40,7 +39,7 @@ def tiny_backbone(size: int):  # noqa: ANN201
 
 
 @pytest.fixture(scope="module")
-def trained(split_cfg: tuple[Config, Path]):  # noqa: ANN201
+def trained(split_cfg: tuple[Config, Path]):
     """The project's generators, head and training helpers on the synthetic set, with the tiny base."""
     import keras
 
@@ -55,7 +54,7 @@ def trained(split_cfg: tuple[Config, Path]):  # noqa: ANN201
     return cfg, gens, model, result, time.perf_counter() - start
 
 
-def test_the_pipeline_learns_the_synthetic_set(trained) -> None:  # noqa: ANN001
+def test_the_pipeline_learns_the_synthetic_set(trained) -> None:
     """At least 60% test accuracy (chance: 5.9%) catches label, order and shuffle bugs."""
     cfg, gens, model, result, seconds = trained
     _, accuracy = model.evaluate(gens.test, verbose=0)
@@ -63,7 +62,7 @@ def test_the_pipeline_learns_the_synthetic_set(trained) -> None:  # noqa: ANN001
     assert seconds < 240, f"training took {seconds:.0f} s"
 
 
-def test_fit_phase_logs_checkpoints_and_reports(trained) -> None:  # noqa: ANN001
+def test_fit_phase_logs_checkpoints_and_reports(trained) -> None:
     cfg, gens, model, result, _ = trained
     log = training.read_log(cfg, "transfer")
     assert len(log["epoch"]) == result.epochs_run
@@ -74,7 +73,7 @@ def test_fit_phase_logs_checkpoints_and_reports(trained) -> None:  # noqa: ANN00
     assert result.best_val_accuracy == result.history["val_accuracy"][kept]
 
 
-def test_the_checkpoint_holds_the_epoch_with_the_lowest_validation_loss(trained) -> None:  # noqa: ANN001
+def test_the_checkpoint_holds_the_epoch_with_the_lowest_validation_loss(trained) -> None:
     """ModelCheckpoint and EarlyStopping both watch val_loss: the saved model scores the kept epoch's loss."""
     import keras
 
@@ -103,7 +102,7 @@ def test_callbacks_watch_the_validation_loss(tmp_path: Path) -> None:
     assert stopping.patience == training.PATIENCE == 5 and stopping.restore_best_weights
 
 
-def test_predictions_of_the_unshuffled_test_generator_line_up_with_its_classes(trained) -> None:  # noqa: ANN001
+def test_predictions_of_the_unshuffled_test_generator_line_up_with_its_classes(trained) -> None:
     """Lesson 07's way: model.predict rows in file order, scikit-learn's confusion matrix, same accuracy."""
     from sklearn.metrics import confusion_matrix
 
@@ -120,23 +119,23 @@ def test_predictions_of_the_unshuffled_test_generator_line_up_with_its_classes(t
 # ----------------------------------------------------------------- freezing (InceptionV3, 75 px)
 
 
-def _snapshot(layers) -> list[list[np.ndarray]]:  # noqa: ANN001
+def _snapshot(layers) -> list[list[np.ndarray]]:
     return [[np.array(w) for w in layer.get_weights()] for layer in layers]
 
 
-def _changed(before, after) -> bool:  # noqa: ANN001
+def _changed(before, after) -> bool:
     return any(not np.array_equal(a, b) for a, b in zip(before, after))
 
 
 @pytest.fixture(scope="module")
-def inception(split_cfg: tuple[Config, Path]):  # noqa: ANN201
+def inception(split_cfg: tuple[Config, Path]):
     cfg, folder = split_cfg
     model, base = models.build_model(cfg)
     images, labels = generators.make_generators(cfg, folder).train[0]
     return cfg, model, base, images, labels
 
 
-def test_transfer_phase_trains_only_the_head(inception) -> None:  # noqa: ANN001
+def test_transfer_phase_trains_only_the_head(inception) -> None:
     cfg, model, base, images, labels = inception
     training.freeze_base(base)
     assert models.parameter_counts(model) == {"total": 23_918_385, "trainable": 2_115_601,
@@ -152,7 +151,7 @@ def test_transfer_phase_trains_only_the_head(inception) -> None:  # noqa: ANN001
     assert len(dense) == 2 and all(_changed(before[i], after[i]) for i in dense), "the head must train"
 
 
-def test_finetune_phase_trains_only_above_the_cut_and_never_batchnorm(inception) -> None:  # noqa: ANN001
+def test_finetune_phase_trains_only_above_the_cut_and_never_batchnorm(inception) -> None:
     from keras import layers
 
     cfg, model, base, images, labels = inception
@@ -172,7 +171,7 @@ def test_finetune_phase_trains_only_above_the_cut_and_never_batchnorm(inception)
     assert len(trained_convs) > 10, "the convolutions of mixed9 and mixed10 must train"
 
 
-def test_the_original_tutorials_cut_trains_almost_everything(inception) -> None:  # noqa: ANN001
+def test_the_original_tutorials_cut_trains_almost_everything(inception) -> None:
     _, model, _, _, _ = inception
     training.set_trainable_from(model, 18, keep_batchnorm_frozen=False)
     assert round(models.parameter_counts(model)["trainable"] / 1e6, 1) == 23.7

@@ -17,7 +17,7 @@ def test_full_profile_without_network_stops_within_seconds_with_the_download_mes
            # A closed local port: fails at once, like a machine with no network.
            "FLOWERS17_URL": "http://127.0.0.1:9/17flowers.tgz"}
     start = time.perf_counter()
-    run = subprocess.run([sys.executable, str(ROOT / "tools" / "run_lessons.py")], env=env,
+    run = subprocess.run([sys.executable, "-m", "tools.run_lessons"], env=env, cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     elapsed = time.perf_counter() - start
     assert run.returncode == 1

@@ -1,8 +1,8 @@
 """Render the course for the classroom: reveal.js slide decks and a browsable HTML course.
 
 Usage:
-    python tools/course_site.py slides [--build-dir DIR] [--out DIR]
-    python tools/course_site.py html   [--build-dir DIR] [--out DIR]
+    python -m tools.course_site slides [--build-dir DIR] [--out DIR]
+    python -m tools.course_site html   [--build-dir DIR] [--out DIR]
 
 ``slides`` (``make slides``) renders each lesson with nbconvert's slides
 exporter (what ``jupyter nbconvert --to slides`` runs) into
@@ -37,7 +37,8 @@ from typing import Any
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parents[1]
+from tools.common import ROOT, default_build_dir
+
 LESSON_GLOB = "[0-9][0-9]_*.ipynb"
 RUN_TUTORIAL_FIRST = "run `make tutorial` first (FLOWERS_PROFILE=smoke make tutorial works offline)"
 
@@ -341,20 +342,13 @@ def build_slides(build_dir: Path, out_dir: Path) -> list[Path]:
     return [index, *written]
 
 
-def _default_build_dir() -> Path:
-    sys.path.insert(0, str(ROOT))
-    from helpers.config import load_config
-
-    return load_config().build_dir
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("what", choices=("slides", "html"), help="slides: reveal.js decks; html: the course site")
     parser.add_argument("--build-dir", type=Path, help="the build folder (default: FLOWERS_BUILD_DIR or build/)")
     parser.add_argument("--out", type=Path, help="the output folder (default: BUILD_DIR/slides or BUILD_DIR/site)")
     args = parser.parse_args(argv)
-    build_dir = (args.build_dir or _default_build_dir()).resolve()
+    build_dir = (args.build_dir or default_build_dir()).resolve()
     if args.what == "slides":
         written = build_slides(build_dir, args.out or build_dir / "slides")
     else:

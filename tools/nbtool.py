@@ -1,10 +1,10 @@
 """Keep the committed lessons clean: outputs are stored only for checked cells.
 
 Usage:
-    python tools/nbtool.py strip NOTEBOOK...   drop every output except in cells tagged `nbval-check-output`
-    python tools/nbtool.py regen NOTEBOOK...   execute (in the current profile, normally smoke),
+    python -m tools.nbtool strip NOTEBOOK...   drop every output except in cells tagged `nbval-check-output`
+    python -m tools.nbtool regen NOTEBOOK...   execute (in the current profile, normally smoke),
                                                then keep only the checked cells' outputs
-    python tools/nbtool.py check NOTEBOOK...   exit 1 and list problems if a notebook is not clean
+    python -m tools.nbtool check NOTEBOOK...   exit 1 and list problems if a notebook is not clean
 
 `make checked-outputs` runs `regen` on every lesson in the smoke profile.
 """

@@ -10,7 +10,7 @@ A lesson that stops with a FlowersError (no network, missing archive, ...)
 stops the run with that one message, not a traceback.
 
 Extra papermill parameters can be passed as NAME=VALUE, e.g.
-    python tools/run_lessons.py notebooks/01_labelling_the_data.ipynb seed=7
+    python -m tools.run_lessons notebooks/01_labelling_the_data.ipynb seed=7
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tools.common import lesson_paths
 
 
 def _parse(argv: list[str]) -> tuple[list[Path], dict[str, object]]:
@@ -36,7 +36,7 @@ def _parse(argv: list[str]) -> tuple[list[Path], dict[str, object]]:
                 params[key] = value
         else:
             notebooks.append(Path(arg).resolve())
-    return notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")), params
+    return notebooks or lesson_paths(), params
 
 
 def record_lesson_time(path: Path, profile: str, lesson: str, seconds: float) -> None:
@@ -57,7 +57,6 @@ def main(argv: list[str]) -> int:
     import papermill as pm
     from nbconvert import HTMLExporter
 
-    sys.path.insert(0, str(ROOT))
     from helpers.config import load_config
     from helpers.results import update_results
 

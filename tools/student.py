@@ -1,7 +1,7 @@
 """Make the student edition of the lessons: each worked solution becomes a place to write one.
 
 Usage:
-    python tools/student.py [--build-dir DIR] [--out DIR] [NOTEBOOK...]
+    python -m tools.student [--build-dir DIR] [--out DIR] [NOTEBOOK...]
 
 By default every lesson in notebooks/ is written to build/student/ (``--out``
 overrides the folder, ``--build-dir`` the build folder it sits in). In each
@@ -14,7 +14,7 @@ lesson, :class:`StudentPreprocessor`
 
 - renames that heading to ``### Your turn: exercise N``;
 - strips every output except those of cells tagged ``nbval-check-output`` (the
-  policy of ``tools/nbtool.py``), so the student edition runs under nbval too.
+  policy of ``tools.nbtool``), so the student edition runs under nbval too.
 
 Every other cell is left as it is. ``make student`` runs this script.
 """
@@ -31,10 +31,9 @@ import nbformat
 from nbconvert import NotebookExporter
 from nbconvert.preprocessors import Preprocessor
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import nbtool  # noqa: E402  (tools/nbtool.py: the stored-output policy)
+from tools import nbtool
+from tools.common import ROOT, default_build_dir
 
-ROOT = Path(__file__).resolve().parents[1]
 LESSON_GLOB = "[0-9][0-9]_*.ipynb"
 
 SOLUTION_TAG = "solution"
@@ -129,13 +128,6 @@ def build(notebooks: list[Path], out_dir: Path) -> list[Path]:
     return written
 
 
-def _default_build_dir() -> Path:
-    sys.path.insert(0, str(ROOT))
-    from helpers.config import load_config
-
-    return load_config().build_dir
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path,
@@ -144,7 +136,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, help="where the student edition goes (default: BUILD_DIR/student)")
     args = parser.parse_args(argv)
     notebooks = args.notebooks or sorted((ROOT / "notebooks").glob(LESSON_GLOB))
-    out_dir = args.out or (args.build_dir or _default_build_dir()) / "student"
+    out_dir = args.out or (args.build_dir or default_build_dir()) / "student"
     written = build(notebooks, out_dir)
     print(f"Student edition of {len(written)} lesson(s) in {out_dir}")
     return 0
