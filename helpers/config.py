@@ -46,6 +46,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from helpers.backbones import BACKBONES
 from helpers.errors import FlowersError
 
 PROFILES = ("full", "smoke")
@@ -246,8 +247,6 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: object) -> Co
     splits_url = as_url(str(given.pop("splits_url", env.get("FLOWERS17_SPLITS_URL") or splits_url)))
     splits_md5 = (given.pop("splits_md5") or None) if "splits_md5" in given \
         else _md5_setting(env, "FLOWERS17_SPLITS_MD5", splits_md5)
-
-    from helpers.models import BACKBONES
 
     backbone = str(given.pop("backbone", env.get("FLOWERS_BACKBONE") or "inception_v3"))
     if backbone not in BACKBONES:

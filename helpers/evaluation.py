@@ -9,6 +9,7 @@ import numpy as np
 from helpers.config import Config
 from helpers.errors import FlowersError
 from helpers.generators import KEEP_ASPECT_RATIO
+from helpers.models import backbone_spec
 
 #: The most pixels :func:`load_image_for_model` opens (about 50 megapixels: a large phone photo).
 MAX_PIXELS = 50_000_000
@@ -53,8 +54,6 @@ def load_image_for_model(path: Path | str, cfg: Config) -> np.ndarray:
             image, an image over :data:`MAX_PIXELS`, or an unreachable URL.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
-
-    from helpers.models import backbone_spec
 
     local = _local_photo(path, cfg)
     try:

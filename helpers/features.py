@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from helpers.models import HEAD_DROPOUT
+
 
 def feature_extractor(base):
     """The base followed by global average pooling: one vector per image (2,048 for InceptionV3)."""
@@ -57,8 +59,6 @@ def feature_head(n_features: int, n_classes: int = 17, hidden: int = 1024,
     """
     import keras
     from keras import layers
-
-    from helpers.models import HEAD_DROPOUT
 
     dropout = HEAD_DROPOUT if dropout is None else dropout
     stack: list[object] = [keras.Input((n_features,))]

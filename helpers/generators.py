@@ -22,6 +22,7 @@ import numpy as np
 
 from helpers.config import Config
 from helpers.errors import FlowersError
+from helpers.models import backbone_spec
 
 #: The training augmentation. The original tutorial used rotation 30, shifts 0.2,
 #: shear 0.2 (degrees, so invisible), zoom 0.2 and flips; on the real photos
@@ -41,8 +42,6 @@ KEEP_ASPECT_RATIO = True
 
 def preprocess_function(cfg: Config) -> Callable[[np.ndarray], np.ndarray]:
     """The backbone's ``preprocess_input`` (InceptionV3: pixels 0..255 -> -1..1)."""
-    from helpers.models import backbone_spec
-
     return backbone_spec(cfg).preprocess
 
 

@@ -10,73 +10,16 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from helpers.backbones import BACKBONES, BackboneSpec
 from helpers.config import Config
 from helpers.errors import FlowersError
-
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    """What the course needs to know about one ``keras.applications`` network."""
-
-    name: str
-    #: Name of the constructor in ``keras.applications``.
-    constructor: str
-    #: Module in ``keras.applications`` that holds ``preprocess_input``.
-    module: str
-    default_size: int
-    #: The smallest input side the constructor accepts (used by the smoke profile).
-    min_size: int
-    #: Fine-tuning freezes every layer up to and including this one.
-    freeze_through: str
-    #: The same cut one block deeper (lesson 06's "one block more" exercise).
-    deeper_cut: str
-    #: Names of the blocks shown in the block table.
-    block_pattern: str
-    #: The pixel range ``preprocess_input`` produces (EfficientNet rescales inside the model).
-    input_range: tuple[float, float] = (-1.0, 1.0)
-    kwargs: dict[str, object] = field(default_factory=dict)
-
-    @property
-    def preprocess(self) -> Callable[[np.ndarray], np.ndarray]:
-        """The backbone's own ``preprocess_input``."""
-        import keras
-
-        return getattr(keras.applications, self.module).preprocess_input
-
-    def build(self, weights: str | None, input_shape: tuple[int, int, int]):
-        """Call the constructor with ``include_top=False``."""
-        import keras
-
-        fn = getattr(keras.applications, self.constructor)
-        return fn(include_top=False, weights=weights, input_shape=input_shape, **self.kwargs)
-
-
-#: The backbones the course knows. InceptionV3 is the default; the others are
-#: faster on a CPU (lesson 08 compares them). ``FLOWERS_BACKBONE`` picks one.
-BACKBONES: dict[str, BackboneSpec] = {
-    "inception_v3": BackboneSpec(
-        name="inception_v3", constructor="InceptionV3", module="inception_v3",
-        default_size=299, min_size=75, freeze_through="mixed8", deeper_cut="mixed7", block_pattern=r"^mixed\d+$"),
-    "mobilenet_v2": BackboneSpec(
-        name="mobilenet_v2", constructor="MobileNetV2", module="mobilenet_v2",
-        default_size=224, min_size=32, freeze_through="block_12_add", deeper_cut="block_11_add",
-        block_pattern=r"^(expanded_conv|block_\d+)_project_BN$"),
-    "mobilenet_v2_035": BackboneSpec(
-        name="mobilenet_v2_035", constructor="MobileNetV2", module="mobilenet_v2",
-        default_size=224, min_size=32, freeze_through="block_12_add", deeper_cut="block_11_add",
-        block_pattern=r"^(expanded_conv|block_\d+)_project_BN$", kwargs={"alpha": 0.35}),
-    "efficientnet_b0": BackboneSpec(
-        name="efficientnet_b0", constructor="EfficientNetB0", module="efficientnet",
-        default_size=224, min_size=32, freeze_through="block5c_add", deeper_cut="block5b_add",
-        block_pattern=r"^block\d[a-z]_project_bn$", input_range=(0.0, 255.0)),
-}
 
 
 def backbone_spec(cfg: Config) -> BackboneSpec:

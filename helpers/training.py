@@ -29,6 +29,7 @@ from pathlib import Path
 from helpers import data
 from helpers.config import Config
 from helpers.errors import FlowersError
+from helpers.models import layer_index
 
 
 def distribution_strategy(devices: list[str] | None = None):
@@ -104,8 +105,6 @@ def unfreeze_top(model, freeze_through: str = "mixed8", keep_batchnorm_frozen: b
     Compile again afterwards: a model that has trained keeps its training step,
     which updates the weights that were trainable when it was built.
     """
-    from helpers.models import layer_index
-
     cut = layer_index(model, freeze_through)
     set_trainable_from(model, cut + 1, keep_batchnorm_frozen)
     return cut
