@@ -62,11 +62,6 @@ def class_folder(label: int) -> str:
     return f"{label:02d}_{slug}"
 
 
-def species_of_folder(folder: str) -> str:
-    """The species name of a class folder such as ``11_colts_foot``."""
-    return SPECIES[int(folder.split("_", 1)[0])]
-
-
 # --------------------------------------------------------------------------- state on disk
 
 #: Seconds a second process waits for the data folder's lock before giving up.

@@ -126,14 +126,6 @@ def test_class_folders_sort_in_the_official_order() -> None:
     assert folders[16] == "16_pansy"
 
 
-def test_species_of_folder_round_trips() -> None:
-    """The species name comes back from every class folder."""
-    assert [data.species_of_folder(data.class_folder(label)) for label in range(17)] == list(OFFICIAL_ORDER)
-
-
-# --------------------------------------------------------------------------- download: good input
-
-
 def test_smoke_download_goes_through_keras_get_file(smoke_cfg: Config, synthetic_md5: str,
                                                     monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import nbformat
 import numpy as np
+import pytest
 
 from conftest import smoke_split
 from helpers import data, generators, models, training
@@ -79,3 +80,22 @@ def test_lesson_06_unfreeze_loop_is_unfreeze_top(tmp_path: Path) -> None:
     assert cut == models.layer_index(mine, spec.freeze_through)
     assert [layer.trainable for layer in mine.layers] == [layer.trainable for layer in theirs.layers]
     assert any(layer.trainable for layer in mine.layers) and not all(layer.trainable for layer in mine.layers)
+
+
+def test_lesson_05_freeze_and_compile_are_freeze_base_and_compile_transfer(tmp_path: Path) -> None:
+    import keras
+
+    cfg = load_config(env={}, profile="smoke", backbone="mobilenet_v2_035", data_dir=tmp_path / "d",
+                      build_dir=tmp_path / "b")
+    mine, my_base = models.build_model(cfg)
+    theirs, their_base = models.build_model(cfg)
+    ns = run_cell(lesson_cell("05", "    layer.trainable = False"), {"base_model": my_base})
+    run_cell(lesson_cell("05", "model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate)"),
+             {**ns, "model": mine, "keras": keras, "learning_rate": 1e-3})
+    training.freeze_base(their_base)
+    training.compile_transfer(theirs)
+    assert [layer.trainable for layer in mine.layers] == [layer.trainable for layer in theirs.layers]
+    assert len(mine.trainable_weights) == len(theirs.trainable_weights) == 4      # the head's two Dense layers
+    assert type(mine.optimizer) is type(theirs.optimizer)
+    assert float(mine.optimizer.learning_rate) == float(theirs.optimizer.learning_rate) == pytest.approx(1e-3)
+    assert mine.loss.get_config() == theirs.loss.get_config()

@@ -203,26 +203,6 @@ def test_freezing_a_base_layer_freezes_it_in_the_model(model: keras.Model, base:
 # --------------------------------------------------------------------------- lesson and helper agree
 
 
-def build_head_by_hand(base: keras.Model) -> keras.Model:
-    """Lesson 04's head, written out as the lesson teaches it."""
-    from keras import Model, layers
-
-    x = base.output
-    x = layers.GlobalAveragePooling2D()(x)
-    x = layers.Dropout(0.5)(x)
-    x = layers.Dense(1024, activation="relu")(x)
-    x = layers.Dropout(0.5)(x)
-    predictions = layers.Dense(17, activation="softmax")(x)
-    return Model(inputs=base.input, outputs=predictions)
-
-
-def test_helper_builds_the_same_model_as_the_hand_written_head(model: keras.Model, base: keras.Model) -> None:
-    """add_head and the lesson's recipe give the same layers, settings and parameter counts."""
-    hand = build_head_by_hand(base)
-    assert models.architecture(hand) == models.architecture(model)
-    assert models.parameter_counts(hand) == models.parameter_counts(model)
-
-
 def test_helper_builds_the_same_model_as_lesson_04s_cell(model: keras.Model, base: keras.Model) -> None:
     """Running the notebook's own head cell gives the helper's architecture: notebook and helper cannot drift."""
     source = lesson_head_cell()
