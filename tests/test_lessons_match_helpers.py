@@ -99,3 +99,35 @@ def test_lesson_05_freeze_and_compile_are_freeze_base_and_compile_transfer(tmp_p
     assert type(mine.optimizer) is type(theirs.optimizer)
     assert float(mine.optimizer.learning_rate) == float(theirs.optimizer.learning_rate) == pytest.approx(1e-3)
     assert mine.loss.get_config() == theirs.loss.get_config()
+
+
+def test_lesson_03_block_list_is_block_table(tmp_path: Path) -> None:
+    cfg = load_config(env={}, profile="smoke", data_dir=tmp_path / "d", build_dir=tmp_path / "b")
+    base = models.load_base(cfg)
+    ns = run_cell(lesson_cell("03", "blocks = [(i, layer) for i, layer in enumerate(base_model.layers)"),
+                  {"base_model": base, "models": models, "cfg": cfg})
+    spec = models.backbone_spec(cfg)
+    assert [(layer.name, i, tuple(layer.output.shape)) for i, layer in ns["blocks"]] == \
+        [(b.name, b.index, b.output_shape) for b in models.block_table(base, spec.block_pattern)]
+    assert len(ns["blocks"]) == 11                               # mixed0 ... mixed10
+
+
+def test_lesson_08_features_and_pipeline_are_the_helpers(tmp_path: Path, synthetic_source: Path) -> None:
+    import keras
+    from keras import layers
+
+    from helpers import features
+
+    cfg, folder = smoke_split(tmp_path, synthetic_source)
+    cfg = cfg.replace(backbone="mobilenet_v2_035", image_size=32)
+    ns = run_cell(lesson_cell("08", "extractor = keras.Model(base_model.input"), {"cfg": cfg})
+    helper = features.extract(features.feature_extractor(ns["base_model"]), ns["plain"].test)
+    np.testing.assert_allclose(ns["cached"]["test"].x, helper.x, atol=1e-5)
+    np.testing.assert_array_equal(ns["cached"]["test"].y, helper.y)
+
+    ns = run_cell(lesson_cell("08", "train_ds = keras.utils.image_dataset_from_directory("),
+                  {**ns, "keras": keras, "layers": layers, "models": models, "folder": folder})
+    theirs = generators.make_datasets(cfg, folder)["train"]
+    assert ns["class_names"] == theirs.class_names
+    assert ns["train_ds"].element_spec == theirs.element_spec
+    assert sum(len(y) for _, y in ns["train_ds"]) == sum(len(y) for _, y in theirs) == 680
