@@ -64,3 +64,13 @@ def test_no_test_marker_is_visible_to_the_learner(path: Path) -> None:
     """nbval's cell tags, not its ``# NBVAL_...`` comments: the learner sees only the lesson's code."""
     nb = nbformat.read(path, as_version=4)
     assert not [i for i, c in enumerate(nb.cells) if "NBVAL" in c.source]
+
+
+def test_the_training_lessons_take_a_verbose_parameter_for_progress_bars() -> None:
+    """Jupyter shows Keras progress bars ("auto"); make tutorial passes verbose=2, one line per epoch."""
+    import papermill as pm
+
+    for path in LESSONS[4:]:                         # 05-08: fit, predict and evaluate on whole sets
+        assert pm.inspect_notebook(str(path))["verbose"]["default"] == '"auto"', path.name
+        code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        assert "verbose=verbose" in code, path.name

@@ -9,7 +9,9 @@ themselves record there.
 A lesson that stops with a FlowersError (no network, missing archive, ...)
 stops the run with that one message, not a traceback.
 
-Extra papermill parameters can be passed as NAME=VALUE, e.g.
+Lessons that declare a ``verbose`` parameter get ``verbose=2`` (one line per
+epoch instead of a progress bar). Extra papermill parameters can be passed as
+NAME=VALUE, e.g.
     python -m tools.run_lessons notebooks/01_labelling_the_data.ipynb seed=7
 """
 
@@ -61,6 +63,9 @@ def main(argv: list[str]) -> int:
     from helpers.results import update_results
 
     notebooks, params = _parse(argv)
+    # Keras' progress bars are for a person watching a notebook; a run saved to a file
+    # (and read in the executed notebook or the HTML) gets one line per epoch instead.
+    params.setdefault("verbose", 2)
     cfg = load_config()
     out_dir, html_dir = cfg.build_dir / "executed", cfg.build_dir / "html"
     out_dir.mkdir(parents=True, exist_ok=True)
