@@ -120,7 +120,7 @@ def test_lesson_08_features_and_pipeline_are_the_helpers(tmp_path: Path, synthet
 
     cfg, folder = smoke_split(tmp_path, synthetic_source)
     cfg = cfg.replace(backbone="mobilenet_v2_035", image_size=32)
-    ns = run_cell(lesson_cell("08", "extractor = keras.Model(base_model.input"), {"cfg": cfg})
+    ns = run_cell(lesson_cell("08", "extractor = keras.Model(base_model.input"), {"cfg": cfg, "verbose": 0})
     helper = features.extract(features.feature_extractor(ns["base_model"]), ns["plain"].test)
     np.testing.assert_allclose(ns["cached"]["test"].x, helper.x, atol=1e-5)
     np.testing.assert_array_equal(ns["cached"]["test"].y, helper.y)

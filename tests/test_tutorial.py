@@ -24,5 +24,7 @@ def test_full_profile_without_network_stops_within_seconds_with_the_download_mes
     assert "Could not download the Flowers17 archive from http://127.0.0.1:9/17flowers.tgz" in run.stdout
     assert "FLOWERS_PROFILE=smoke" in run.stdout
     assert "Traceback" not in run.stdout
+    assert "Kernel is running over TCP" not in run.stderr, "the kernel's start-up warning reaches the terminal"
+    assert "Executing" in run.stderr, "papermill's progress bar shows the cell and the time"
     assert elapsed < 60, f"took {elapsed:.0f} s"
     assert (tmp_path / "build" / "executed" / "01_labelling_the_data.ipynb").exists()

@@ -80,8 +80,11 @@ def main(argv: list[str]) -> int:
         try:
             # Each lesson gets the parameters its own parameters cell declares.
             own = {k: v for k, v in params.items() if k in pm.inspect_notebook(str(nb_path))}
+            # papermill's bar names the cell it is on and the time so far; the kernel's own
+            # start-up warnings ("Kernel is running over TCP without encryption") are noise here.
             pm.execute_notebook(str(nb_path), str(executed), parameters=own, cwd=str(nb_path.parent),
-                                kernel_name="python3", progress_bar=False, log_output=False)
+                                kernel_name="python3", progress_bar=True, log_output=False,
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"])
         except pm.PapermillExecutionError as exc:
             print(f"  {nb_path.stem} stopped.\n")
             if exc.ename == "FlowersError":
