@@ -38,6 +38,7 @@ from PIL import Image, UnidentifiedImageError
 from helpers import synthetic
 from helpers.config import Config
 from helpers.errors import FlowersError
+from helpers.files import write_text_atomic
 
 #: The 17 species in the official order: image n has species SPECIES[(n - 1) // 80].
 SPECIES: tuple[str, ...] = (
@@ -99,13 +100,6 @@ def data_lock(cfg: Config, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
         yield
     finally:
         lock.release()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file, so that ``path`` is never half-written."""
-    tmp = path.with_name(f"{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 # --------------------------------------------------------------------------- download
@@ -203,7 +197,7 @@ def _fetch(cfg: Config, name: str, url: str, md5: str | None, variable: str) -> 
             raise
         raise Unreachable(str(exc).split(" -- ")[-1]) from None
     partial.rename(target)
-    _write_atomic(source, json.dumps({"url": url, "md5": md5}))
+    write_text_atomic(source, json.dumps({"url": url, "md5": md5}))
     return target, True
 
 
@@ -283,7 +277,7 @@ def _download_archive(cfg: Config, verbose: bool) -> Path:
     if not (extracted / "jpg" / "files.txt").exists():
         raise bad_archive(f"The file from {cfg.archive_url} is not the Flowers17 archive (no jpg/files.txt "
                           f"inside).")
-    _write_atomic(marker, f"{cfg.archive_url} {md5}\n")
+    write_text_atomic(marker, f"{cfg.archive_url} {md5}\n")
     return extracted
 
 

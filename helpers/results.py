@@ -15,6 +15,7 @@ from typing import Any
 
 from helpers.config import Config
 from helpers.data import run_identity
+from helpers.files import write_text_atomic
 
 
 def results_path(cfg: Config) -> Path:
@@ -59,9 +60,7 @@ def update_results(cfg: Config, values: dict[str, Any]) -> dict[str, Any]:
     merged = _merge(read_results(cfg), {"profile": cfg.profile, **values, "identity": run_identity(cfg)})
     path = results_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(merged, indent=2, sort_keys=True) + "\n")
     return merged
 
 

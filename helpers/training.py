@@ -29,6 +29,7 @@ from pathlib import Path
 from helpers import data
 from helpers.config import Config
 from helpers.errors import FlowersError
+from helpers.files import write_text_atomic
 from helpers.models import layer_index
 
 
@@ -211,9 +212,7 @@ def start_clean(cfg: Config, phase: str) -> list[Path]:
               "started_from": started_from}
     path = identity_path(cfg, phase)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(record, indent=2) + "\n")
     return [p for p in gone if p != identity_path(cfg, phase)]
 
 

@@ -22,7 +22,7 @@ from scipy.io import savemat
 from test_data import assert_single_readable_message, write_tgz
 
 from conftest import copy_synthetic_source
-from helpers import config, data, generators, models, synthetic, training
+from helpers import config, data, files, generators, models, synthetic, training
 from helpers.config import Config, load_config
 from helpers.errors import FlowersError
 
@@ -223,7 +223,7 @@ def test_state_files_are_replaced_whole_or_not_at_all(tmp_path: Path, monkeypatc
 
     monkeypatch.setattr(Path, "replace", crash)
     with pytest.raises(KeyboardInterrupt):
-        data._write_atomic(target, "new")
+        files.write_text_atomic(target, "new")
     assert target.read_text() == "old and good\n"
 
 

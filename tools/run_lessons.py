@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+from helpers.files import write_text_atomic
 from tools.common import lesson_paths
 
 
@@ -49,9 +50,7 @@ def record_lesson_time(path: Path, profile: str, lesson: str, seconds: float) ->
     """
     times = json.loads(path.read_text()) if path.exists() else {}
     times.setdefault(profile, {})[lesson] = round(seconds, 1)
-    tmp = path.with_name(f"{path.name}.tmp")  # written whole, then renamed: never half a file
-    tmp.write_text(json.dumps(times, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(times, indent=2, sort_keys=True) + "\n")
 
 
 def main(argv: list[str]) -> int:
