@@ -319,3 +319,15 @@ def test_the_identity_names_split_seed_sizes_backbone_size_and_archive(seed42: t
                         "seed": 42, "split_sizes": [40, 20, 20],
                         "archive_md5": json.loads((data.split_dir(cfg) / "split.json").read_text())["md5"]}
     assert identity["archive_md5"] == synthetic.md5_of(cfg.work_dir / "downloads" / "17flowers.tgz")
+
+
+def test_lesson_07s_final_model_records_the_run_it_was_chosen_from(seed42: tuple[Config, Path]) -> None:
+    cfg, _ = seed42
+    training.start_clean(cfg, "final")                 # what lesson 07 does before saving
+    record = json.loads(training.identity_path(cfg, "final").read_text())
+    assert record["identity"] == data.run_identity(cfg)
+    assert record["started_from"]["run"] == json.loads(training.identity_path(cfg, "finetune").read_text())["run"]
+    training.check_identity(cfg, "final")
+    with pytest.raises(training.FlowersError, match="seed 42.*seed 7"):
+        data.ensure_split(cfg.replace(seed=7), verbose=False)
+        training.check_identity(cfg.replace(seed=7), "final")
