@@ -117,13 +117,16 @@ def load_base(cfg: Config):
             that is needed and where to put it.
     """
     spec = backbone_spec(cfg)
-    try:
+
+    def build():
         with weights_help(cfg):
             return spec.build(cfg.weights, (cfg.image_size, cfg.image_size, 3))
+
+    try:
+        return build()
     except DamagedWeights as exc:
         print(f"{exc.what} Downloading it again.")
-    with weights_help(cfg):
-        return spec.build(cfg.weights, (cfg.image_size, cfg.image_size, 3))
+    return build()
 
 
 #: The Dropout rate before each Dense layer of the head. Measured on the validation

@@ -47,8 +47,11 @@ def read_results(cfg: Config) -> dict[str, Any]:
     Results of another profile, backbone, image size, split, seed or archive
     do not count: a lesson that compares with them would compare two runs.
     """
-    recorded = _read(cfg)
-    return recorded if recorded.get("identity") == run_identity(cfg) else {}
+    return _of_identity(_read(cfg), run_identity(cfg))
+
+
+def _of_identity(recorded: dict[str, Any], identity: dict[str, object]) -> dict[str, Any]:
+    return recorded if recorded.get("identity") == identity else {}
 
 
 def update_results(cfg: Config, values: dict[str, Any]) -> dict[str, Any]:
@@ -57,7 +60,8 @@ def update_results(cfg: Config, values: dict[str, Any]) -> dict[str, Any]:
     The file belongs to one run identity: results of another profile, backbone,
     split, seed or archive are replaced, not mixed with these.
     """
-    merged = _merge(read_results(cfg), {"profile": cfg.profile, **values, "identity": run_identity(cfg)})
+    identity = run_identity(cfg)            # read once: it looks at the split on disk
+    merged = _merge(_of_identity(_read(cfg), identity), {"profile": cfg.profile, **values, "identity": identity})
     path = results_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, json.dumps(merged, indent=2, sort_keys=True) + "\n")
