@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 # TensorFlow's C++ INFO lines ("oneDNN custom operations are on", ...) are noise here.
 export TF_CPP_MIN_LOG_LEVEL ?= 1
 
-.PHONY: help venv lint test tutorial accuracy checked-outputs bench student slides html clean
+.PHONY: help venv lint test tutorial accuracy checked-outputs bench student slides html browser clean
 
 help:
 	@echo "make tutorial         run every lesson (profile: FLOWERS_PROFILE, default full) into build/"
@@ -18,8 +18,9 @@ help:
 	@echo "make checked-outputs  re-execute the lessons (smoke) and store the checked outputs"
 	@echo "make bench            time pipelines, transfer vs cached features, fine-tune cuts, backbones -> build/bench.json"
 	@echo "make student          the lessons with each solution replaced by a placeholder -> build/student/"
-	@echo "make slides           reveal.js slide decks of the lessons -> build/slides/index.html"
+	@echo "make slides           offline reveal.js slide decks of the lessons -> build/slides/index.html (needs npm once)"
 	@echo "make html             the executed lessons as a browsable course -> build/site/index.html"
+	@echo "make browser          install Debian's headless Chromium and ChromeDriver for the slide test (root)"
 	@echo "make clean            remove build/ (data/ is kept: delete it yourself to re-download)"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -31,13 +32,22 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
+# reveal.js for the offline slide decks, pinned in package.json and package-lock.json, from npm.
+REVEAL := node_modules/reveal.js/dist/reveal.js
+$(REVEAL): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "make slides needs npm once, to install reveal.js (Debian: apt-get install npm)."; exit 1; }
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
 # pytest-xdist workers for `make test` (conftest.py keeps the lessons in order on one of them).
 TEST_WORKERS ?= 2
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
+# Without npm, reveal.js is not installed and the slide tests skip, saying so.
 test: lint
+	@$(MAKE) --no-print-directory $(REVEAL) || echo "reveal.js not installed: the slide tests will skip."
 	FLOWERS_PROFILE=smoke $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -n $(TEST_WORKERS) --durations=15
 
@@ -56,11 +66,20 @@ bench: $(STAMP)
 student: $(STAMP)
 	$(PY) -m tools.student
 
-slides: $(STAMP)
+slides: $(STAMP) $(REVEAL)
 	$(PY) -m tools.course_site slides
 
 html: $(STAMP)
 	$(PY) -m tools.course_site html
+
+# Headless Chromium and its driver, from Debian's packages, for tests/test_slides_browser.py.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then \
+		echo "Chromium and ChromeDriver are installed."; \
+	else \
+		apt-get install -y -q --no-install-recommends chromium chromium-driver >/dev/null \
+		|| { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends chromium chromium-driver >/dev/null; }; \
+	fi
 
 clean:
 	rm -rf build

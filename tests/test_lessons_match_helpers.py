@@ -131,3 +131,23 @@ def test_lesson_08_features_and_pipeline_are_the_helpers(tmp_path: Path, synthet
     assert ns["class_names"] == theirs.class_names
     assert ns["train_ds"].element_spec == theirs.element_spec
     assert sum(len(y) for _, y in ns["train_ds"]) == sum(len(y) for _, y in theirs) == 680
+
+
+def test_lesson_02_bar_chart_is_speed_bars() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from helpers import plots
+
+    rates = {"workers=1": 212.4, "workers=2": 388.9}
+    ns = run_cell(lesson_cell("02", "ax.barh("), {"rates": rates, "plt": plt})
+    theirs = plots.speed_bars(rates).axes[0]
+    for ax in (ns["ax"], theirs):
+        assert [bar.get_width() for bar in ax.patches] == list(rates.values())
+        assert [t.get_text() for t in ax.get_yticklabels()] == list(rates)
+        assert [t.get_text() for t in ax.texts] == ["212", "389"]
+    assert ns["ax"].get_xlabel() == theirs.get_xlabel()
+    assert ns["ax"].yaxis_inverted() and theirs.yaxis_inverted()
+    plt.close("all")

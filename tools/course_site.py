@@ -8,8 +8,8 @@ Usage:
 exporter (what ``jupyter nbconvert --to slides`` runs) into
 BUILD_DIR/slides/<lesson>.slides.html, from BUILD_DIR/executed/ when
 ``make tutorial`` has filled it (the decks then show outputs and plots) and
-from notebooks/ otherwise, plus an index.html. The decks load reveal.js from a
-CDN when they are opened; building them needs no network.
+from notebooks/ otherwise, plus an index.html. The decks work offline: reveal.js
+is copied beside them (:mod:`tools.slides` lays them out for 1280 x 720).
 
 ``html`` (``make html``) renders the executed lessons of BUILD_DIR/executed/
 into BUILD_DIR/site/<lesson>.html, one page per lesson with links to the index
@@ -37,6 +37,7 @@ from typing import Any
 
 import nbformat
 
+from tools import slides
 from tools.common import ROOT, default_build_dir
 
 LESSON_GLOB = "[0-9][0-9]_*.ipynb"
@@ -314,28 +315,29 @@ def build_html(build_dir: Path, out_dir: Path) -> list[Path]:
 
 
 def build_slides(build_dir: Path, out_dir: Path) -> list[Path]:
-    """Render a reveal.js deck per lesson, and an index, into ``out_dir``; return the pages written."""
-    from nbconvert import SlidesExporter
+    """Render an offline reveal.js deck per lesson (:mod:`tools.slides`), and an index, into ``out_dir``.
 
+    Returns the pages written, the index first. Raises :class:`tools.slides.RevealMissing`
+    (one message) when reveal.js has not been installed with ``npm ci``.
+    """
     sources = lessons_in(build_dir / "executed")
     origin = "the executed lessons (with outputs)"
     if not sources:
         sources = lessons_in(ROOT / "notebooks")
         origin = f"notebooks/ (without outputs: {RUN_TUTORIAL_FIRST} for decks with outputs and plots)"
     out_dir.mkdir(parents=True, exist_ok=True)
+    slides.copy_reveal(out_dir)
     _remove_stale(out_dir, ".slides.html", {f"{p.stem}.slides.html" for p in sources})
-    exporter = SlidesExporter(reveal_scroll=True)
     written, items = [], []
     for path in sources:
         lesson = read_lesson(path)
-        body, _ = exporter.from_filename(str(path))
-        target = out_dir / f"{path.stem}.slides.html"
-        target.write_text(body, encoding="utf-8")
+        target = slides.build_deck(path, out_dir / f"{path.stem}.slides.html", f"Lesson {lesson.number}")
         written.append(target)
         items.append(f'<li><a href="{target.name}">Lesson {lesson.number} — {html.escape(lesson.title)}</a></li>')
     body = ("<h1>flowers-transfer: slides</h1>\n"
-            f"<p class=\"note\">Rendered from {html.escape(origin)}. Press <kbd>?</kbd> in a deck for "
-            "its keys; the decks load reveal.js from the internet when opened.</p>\n"
+            f"<p class=\"note\">Rendered from {html.escape(origin)}. The decks work offline: reveal.js "
+            f"is in the <code>{slides.REVEAL_FOLDER}</code> folder beside them, so copy the whole folder. "
+            "Press <kbd>?</kbd> in a deck for its keys, <kbd>S</kbd> for the speaker view.</p>\n"
             f"<ol>\n{chr(10).join(items)}\n</ol>")
     index = out_dir / "index.html"
     index.write_text(_page("flowers-transfer: slides", body), encoding="utf-8")
