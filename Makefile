@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 # TensorFlow's C++ INFO lines ("oneDNN custom operations are on", ...) are noise here.
 export TF_CPP_MIN_LOG_LEVEL ?= 1
 
-.PHONY: help venv lint test tutorial accuracy checked-outputs bench student slides html browser clean
+.PHONY: help venv lint test tutorial accuracy checked-outputs bench student slides html browser colab-links clean
 
 help:
 	@echo "make tutorial         run every lesson (profile: FLOWERS_PROFILE, default full) into build/"
@@ -20,6 +20,7 @@ help:
 	@echo "make student          the lessons with each solution replaced by a placeholder -> build/student/"
 	@echo "make slides           offline reveal.js slide decks of the lessons -> build/slides/index.html (needs npm once)"
 	@echo "make html             the executed lessons as a browsable course -> build/site/index.html"
+	@echo "make colab-links      put Open-in-Colab links and the course's git address into the lessons ([project.urls] in pyproject.toml)"
 	@echo "make browser          install Debian's headless Chromium and ChromeDriver for the slide test (root)"
 	@echo "make clean            remove build/ (data/ is kept: delete it yourself to re-download)"
 
@@ -71,6 +72,9 @@ slides: $(STAMP) $(REVEAL)
 
 html: $(STAMP)
 	$(PY) -m tools.course_site html
+
+colab-links: $(STAMP)
+	$(PY) -m tools.colab_links
 
 # Headless Chromium and its driver, from Debian's packages, for tests/test_slides_browser.py.
 browser:

@@ -62,6 +62,17 @@ OFFICIAL_SPLITS_MD5 = "4828cddfd0d803c5abbdebcb1e148a1e"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def course_home() -> Path:
+    """Where ``data/`` and ``build/`` go unless FLOWERS_DATA_DIR / FLOWERS_BUILD_DIR say otherwise.
+
+    The clone's root when ``helpers`` runs from a clone of the course; the
+    working folder when it was installed from elsewhere (Colab, a copied
+    notebook: each lesson's first cell installs it from FLOWERS_COURSE_SOURCE).
+    """
+    return REPO_ROOT if (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "notebooks").is_dir() \
+        else Path.cwd()
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Everything a lesson needs to know about where data lives and how to train.
@@ -225,8 +236,8 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: object) -> Co
         raise FlowersError(f"FLOWERS_SEED must be between 0 and {MAX_SEED} (what Keras' seeding accepts), "
                            f"not {seed}.")
 
-    data_dir = Path(given.pop("data_dir", env.get("FLOWERS_DATA_DIR") or REPO_ROOT / "data"))
-    build_dir = Path(given.pop("build_dir", env.get("FLOWERS_BUILD_DIR") or REPO_ROOT / "build"))
+    data_dir = Path(given.pop("data_dir", env.get("FLOWERS_DATA_DIR") or course_home() / "data"))
+    build_dir = Path(given.pop("build_dir", env.get("FLOWERS_BUILD_DIR") or course_home() / "build"))
     data_dir, build_dir = data_dir.expanduser().resolve(), build_dir.expanduser().resolve()
     _check_writable_folder(data_dir, "FLOWERS_DATA_DIR")
     _check_writable_folder(build_dir, "FLOWERS_BUILD_DIR")

@@ -28,12 +28,16 @@ def test_outputs_are_stored_only_for_checked_cells(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
-def test_lesson_has_a_parameters_cell_before_the_setup_cell(path: Path) -> None:
+def test_lesson_starts_with_the_bootstrap_then_parameters_then_setup(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
-    assert "parameters" in code[0].metadata.get("tags", []), "the first code cell must be tagged 'parameters'"
-    assert "profile = None" in code[0].source
-    assert "setup(" in code[1].source, "the second code cell must be the shared setup cell"
+    first = nbformat.read(LESSONS[0], as_version=4)
+    bootstrap = next(c for c in first.cells if c.cell_type == "code")
+    assert code[0].metadata.get("tags") == ["bootstrap"], "the first code cell must be the bootstrap cell"
+    assert code[0].source == bootstrap.source, "every lesson has the same bootstrap cell"
+    assert "parameters" in code[1].metadata.get("tags", []), "the second code cell must be tagged 'parameters'"
+    assert "profile = None" in code[1].source
+    assert "setup(" in code[2].source, "the third code cell must be the shared setup cell"
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)

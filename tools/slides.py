@@ -43,7 +43,7 @@ MAX_OUTPUT_LINES = 10
 #: Sections (``##`` headings) that stay out of the decks.
 LEFT_OUT_SECTIONS = ("Setup",)
 #: Cells with one of these tags stay out of the decks.
-LEFT_OUT_TAGS = frozenset({"parameters", "solution"})
+LEFT_OUT_TAGS = frozenset({"bootstrap", "parameters", "solution"})
 
 #: Where ``npm ci`` puts reveal.js, and the files of it that a deck needs.
 REVEAL_SOURCE = ROOT / "node_modules" / "reveal.js"
