@@ -71,7 +71,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as a script: make the working tree's helpers importable
     sys.path.insert(0, str(REPO_ROOT))
 
-from helpers import data, features, generators, models, synthetic, training  # noqa: E402
+from helpers import data, features, generators, models, synthetic, timing, training  # noqa: E402
 from helpers.config import Config, load_config  # noqa: E402
 from helpers.environment import HARMLESS_WARNINGS, import_tensorflow  # noqa: E402
 
@@ -245,21 +245,17 @@ def prepare_data(data_dir: Path, settings: Settings, build_dir: Path) -> tuple[C
     source = data_dir / "synthetic"
     marker = source / SOURCE_MARKER
     wanted = {"seed": ARCHIVE_SEED, "short_side": settings.short_side}
-    archive, md5_file = source / "17flowers.tgz", source / "17flowers.tgz.md5"
-    if archive.exists() and not marker.exists():
+    if (source / "17flowers.tgz").exists() and not marker.exists():
         raise SystemExit(f"{data_dir} holds a synthetic archive that bench.py did not make "
                          f"(the course's own data folder?). Pick another --data-dir.")
     current = json.loads(marker.read_text()) if marker.exists() else None
-    if current != wanted or not (archive.exists() and md5_file.exists()
-                                 and md5_file.read_text().strip() == synthetic.md5_of(archive)):
-        log(f"drawing 1,360 synthetic photos (short side {settings.short_side} px) into {source} ...")
-        # Drop the old archive and its download and split (the smoke profile's work_dir).
+    if current != wanted:  # another short side: drop the archive, its download and split (work_dir)
         for stale in (source, data_dir / "smoke"):
             shutil.rmtree(stale, ignore_errors=True)
-        md5 = synthetic.write_archive(archive, seed=ARCHIVE_SEED, short_side=settings.short_side)
-        md5_file.write_text(md5 + "\n")
-        synthetic.write_datasplits(source / "datasplits.mat", seed=ARCHIVE_SEED)
-        marker.write_text(json.dumps(wanted) + "\n")
+    if synthetic.recorded_md5(source) is None:
+        log(f"drawing 1,360 synthetic photos (short side {settings.short_side} px) into {source} ...")
+    synthetic.ensure_synthetic_source(source, seed=ARCHIVE_SEED, short_side=settings.short_side)
+    marker.write_text(json.dumps(wanted) + "\n")
     cfg = load_config(env={}, profile="smoke", data_dir=data_dir, build_dir=build_dir,
                       backbone="inception_v3", image_size=settings.image_size,
                       batch_size=settings.batch_size, split_sizes=settings.split_sizes)
@@ -269,17 +265,6 @@ def prepare_data(data_dir: Path, settings: Settings, build_dir: Path) -> tuple[C
     with quiet_stdout():  # get_file's "Downloading data from file://..." and progress bar
         folder = data.ensure_split(cfg, verbose=False)
     return cfg, folder
-
-
-def plain_iterator(cfg: Config, folder: Path, part: str, workers: int = 2):
-    """An unaugmented, unshuffled ``flow_from_directory`` iterator over ``folder/part``."""
-    size = (cfg.image_size, cfg.image_size)
-    with quiet_stdout():
-        it = generators.evaluation_datagen(cfg).flow_from_directory(
-            folder / part, target_size=size, batch_size=cfg.batch_size, class_mode="categorical",
-            interpolation=generators.INTERPOLATION, shuffle=False)
-    it.workers = workers
-    return it
 
 
 # --------------------------------------------------------------------------- 1. input pipeline
@@ -309,10 +294,11 @@ def bench_input_pipeline(cfg: Config, folder: Path, settings: Settings) -> dict[
     with quiet_stdout():
         augmented = generators.make_generators(cfg, folder).train
     log("input pipeline: ImageDataGenerator ...")
-    out["generator_augmented_1_worker"] = generators.measure_throughput(augmented, n, workers=1)
-    out["generator_augmented_2_workers"] = generators.measure_throughput(augmented, n, workers=2)
-    plain = plain_iterator(cfg, folder, "train")
-    out["generator_plain_2_workers"] = generators.measure_throughput(plain, n, workers=2)
+    out["generator_augmented_1_worker"] = timing.measure_throughput(augmented, n, workers=1)
+    out["generator_augmented_2_workers"] = timing.measure_throughput(augmented, n, workers=2)
+    with quiet_stdout():
+        plain = generators.make_generators(cfg, folder, workers=2, augment_train=False).train
+    out["generator_plain_2_workers"] = timing.measure_throughput(plain, n, workers=2)
 
     log("input pipeline: tf.data (two whole passes each) ...")
     for augment, name in ((True, "augmented"), (False, "plain")):
@@ -351,11 +337,11 @@ def bench_transfer(cfg: Config, folder: Path) -> tuple[dict[str, Any], Any, tupl
 
     log("transfer: feature extraction over train + validation + test ...")
     extractor = features.feature_extractor(base)
-    plain_train = plain_iterator(cfg, folder, "train")
-    warm_up_predict(extractor, plain_train[0])
+    with quiet_stdout():
+        plain = generators.make_generators(cfg, folder, workers=2, augment_train=False)
+    warm_up_predict(extractor, plain.train[0])
     start = time.perf_counter()
-    cached = {part: features.extract(extractor, it)
-              for part, it in (("train", plain_train), ("validation", gens.validation), ("test", gens.test))}
+    cached = {part: features.extract_features(extractor, it) for part, it in plain.all().items()}
     extraction_s = time.perf_counter() - start
 
     log("transfer: head epochs on cached features ...")
@@ -383,16 +369,6 @@ def bench_transfer(cfg: Config, folder: Path) -> tuple[dict[str, Any], Any, tupl
 # --------------------------------------------------------------------------- 3. fine-tuning
 
 
-def time_train_steps(model, batch: tuple, steps: int) -> float:
-    """Images per second of ``train_on_batch`` on one fixed batch, after a warm-up step."""
-    x, y = batch
-    model.train_on_batch(x, y)  # warm-up: tracing and optimizer variables
-    start = time.perf_counter()
-    for _ in range(steps):
-        model.train_on_batch(x, y)
-    return steps * len(x) / (time.perf_counter() - start)
-
-
 def bench_finetune(model, batch: tuple, settings: Settings) -> dict[str, dict[str, float]]:
     """Training-step speed of the course's mixed8 cut and of the original tutorial's ``layers[:18]`` cut.
 
@@ -404,13 +380,13 @@ def bench_finetune(model, batch: tuple, settings: Settings) -> dict[str, dict[st
     training.compile_finetune(model)
     out["mixed8"] = {"first_trainable_layer": cut + 1,
                      "trainable_params": models.parameter_counts(model)["trainable"],
-                     "images_per_s": time_train_steps(model, batch, settings.finetune_steps)}
+                     "images_per_s": timing.train_steps_per_second(model, *batch, steps=settings.finetune_steps)}
     log(f"fine-tune: original cut layers[:{ORIGINAL_FIRST_TRAINABLE}] (BatchNorm trainable) ...")
     training.set_trainable_from(model, ORIGINAL_FIRST_TRAINABLE, keep_batchnorm_frozen=False)
     training.compile_finetune(model)
     out["original_layers18"] = {"first_trainable_layer": ORIGINAL_FIRST_TRAINABLE,
                             "trainable_params": models.parameter_counts(model)["trainable"],
-                            "images_per_s": time_train_steps(model, batch, settings.finetune_steps)}
+                            "images_per_s": timing.train_steps_per_second(model, *batch, steps=settings.finetune_steps)}
     return out
 
 
@@ -428,13 +404,8 @@ def bench_backbones(settings: Settings) -> dict[str, dict[str, float]]:
         log(f"backbone forward: {name} at {size} px ...")
         base = spec.build(None, (size, size, 3))
         x = rng.uniform(-1.0, 1.0, (settings.batch_size, size, size, 3)).astype("float32")
-        base.predict_on_batch(x)  # warm-up (tracing)
-        start = time.perf_counter()
-        for _ in range(settings.forward_batches):
-            base.predict_on_batch(x)
-        seconds = time.perf_counter() - start
         out[name] = {"input_size": size, "params": int(base.count_params()),
-                     "images_per_s": settings.forward_batches * len(x) / seconds}
+                     "images_per_s": timing.forward_per_second(base, x, batches=settings.forward_batches)}
         del base
         keras.backend.clear_session()
         gc.collect()

@@ -1,9 +1,9 @@
-"""Download, check, label and split the Oxford Flowers17 archive.
+"""Check, label and split the Oxford Flowers17 archive (:mod:`helpers.download` gets it).
 
 The steps, each one function, in the order lesson 01 teaches them:
 
-1. :func:`download_archive`: ``keras.utils.get_file`` downloads (or finds in
-   its cache) ``17flowers.tgz``, checks its md5 and extracts it.
+1. :func:`helpers.download.download_archive`: ``keras.utils.get_file`` downloads
+   (or finds in its cache) ``17flowers.tgz``, checks its md5 and extracts it.
 2. :func:`check_images`: every listed JPEG must open; the ones that do not
    are reported and left out.
 3. :func:`label_images`: image *n* belongs to species ``(n - 1) // 80``.
@@ -24,11 +24,7 @@ import json
 import os
 import re
 import shutil
-import tarfile
-import zlib
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,8 +33,16 @@ from PIL import Image, UnidentifiedImageError
 
 from helpers import synthetic
 from helpers.config import Config
+from helpers.download import (
+    ARCHIVE_NAME,
+    data_lock,
+    download_archive,
+    download_official_splits,
+    expected_md5,
+    read_official_splits,
+    remove_path,
+)
 from helpers.errors import FlowersError
-from helpers.files import write_text_atomic
 
 #: The 17 species in the official order: image n has species SPECIES[(n - 1) // 80].
 SPECIES: tuple[str, ...] = (
@@ -49,7 +53,6 @@ SPECIES: tuple[str, ...] = (
 IMAGES_PER_CLASS = 80
 N_IMAGES = len(SPECIES) * IMAGES_PER_CLASS
 SPLIT_NAMES: tuple[str, ...] = ("train", "validation", "test")
-ARCHIVE_NAME = "17flowers.tgz"
 _IMAGE_NAME = re.compile(r"^image_(\d{4})\.jpg$")
 
 
@@ -61,224 +64,6 @@ def class_folder(label: int) -> str:
     """
     slug = re.sub(r"[^a-z]+", "_", SPECIES[label].lower()).strip("_")
     return f"{label:02d}_{slug}"
-
-
-# --------------------------------------------------------------------------- state on disk
-
-#: Seconds a second process waits for the data folder's lock before giving up.
-LOCK_TIMEOUT = 600.0
-
-
-@contextmanager
-def data_lock(cfg: Config, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
-    """Hold the lock of the profile's data folder while downloading, extracting or splitting.
-
-    Two processes that prepare the same data at once (two lessons started
-    together, say) would otherwise write into the same folders. The second one
-    waits for the first; the split the first one made is then reused. The lock
-    (``filelock``) is re-entrant within a process and is released when its
-    holder ends, even by a crash, so it never goes stale.
-
-    Raises:
-        FlowersError: when another process holds the lock for over ``timeout`` seconds.
-    """
-    from filelock import FileLock, Timeout
-
-    cfg.work_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(cfg.work_dir / ".lock", is_singleton=True)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        print(f"Another process is preparing the data in {cfg.work_dir}; waiting for it to finish.")
-        try:
-            lock.acquire(timeout=timeout)
-        except Timeout:
-            raise FlowersError(
-                f"Another process has been preparing the data in {cfg.work_dir} for over {timeout:.0f} s. "
-                f"Let it finish (or stop it) and run the cell again.") from None
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-# --------------------------------------------------------------------------- download
-
-
-def _download_message(cfg: Config, reason: str) -> str:
-    where = cfg.work_dir / "downloads" / ARCHIVE_NAME
-    return (
-        f"Could not download the Flowers17 archive from {cfg.archive_url} ({reason}).\n"
-        f"What to do next: check your internet connection and run the cell again; or download "
-        f"{ARCHIVE_NAME} yourself and put it at {where}; or point FLOWERS17_URL at your copy "
-        f"(a file:// URL works); or try the course offline with FLOWERS_PROFILE=smoke."
-    )
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists():
-        path.unlink()
-
-
-def expected_md5(cfg: Config) -> str | None:
-    """The md5 the archive must have: the configured one, or the synthetic archive's own.
-
-    In the smoke profile the project's "server" is a folder on disk; this makes
-    sure it holds the synthetic archive and returns the md5 recorded for it.
-    """
-    if cfg.synthetic:
-        return synthetic.ensure_synthetic_source(cfg.data_dir / "synthetic", seed=0)
-    return cfg.archive_md5
-
-
-def _kept_file_message(path: Path, actual: str, expected: str, variable: str, url: str) -> str:
-    return (f"{path} is not the file the course expects: its md5 is {actual}, not {expected}. "
-            f"The course did not download it, so it was kept. If it is your own copy (a repack, "
-            f"say), use it with {variable}={actual} (or {variable}= to skip the check); otherwise "
-            f"move it away and run the cell again to download it from {url}.")
-
-
-def _fetch(cfg: Config, name: str, url: str, md5: str | None, variable: str) -> tuple[Path, bool]:
-    """``downloads/<name>``: a copy already there (checked), or a fresh download; and whether it is fresh.
-
-    A download goes to ``<name>.part`` and gets the real name only after
-    ``get_file`` has checked its md5; a failed one is deleted. A finished
-    download is recorded in ``<name>.source`` (its URL and md5): when the
-    URL or the md5 changes, the course downloads again, replacing its own
-    file. A file without that record was put there by the learner and is
-    never deleted: when its md5 is not the expected one, the course stops
-    with its real md5 and the variable that accepts it.
-
-    Raises:
-        FlowersError: for a kept file of the wrong md5, an unreachable URL,
-            or a download that fails its md5 check.
-    """
-    from keras.utils import get_file
-
-    downloads = cfg.work_dir / "downloads"
-    # get_file silently falls back to /tmp/.keras when the cache folder does not exist yet.
-    downloads.mkdir(parents=True, exist_ok=True)
-    target = downloads / name
-    source = downloads / f"{name}.source"
-    if target.exists() and source.exists():  # the course's own download: reuse it only for the same source
-        try:
-            recorded = json.loads(source.read_text())
-        except ValueError:
-            recorded = None
-        if recorded == {"url": url, "md5": md5} and (md5 is None or synthetic.md5_of(target) == md5):
-            return target, False
-        print(f"The {name} in {downloads} came from another source ({recorded}); downloading it again.")
-        _remove(target)
-        _remove(source)
-    if target.exists():
-        if md5 is not None and (actual := synthetic.md5_of(target)) != md5:
-            raise FlowersError(_kept_file_message(target, actual, md5, variable, url))
-        return target, False
-    _remove(source)
-    partial = downloads / f"{name}.part"
-    _remove(partial)
-    try:
-        get_file(fname=partial.name, origin=url, file_hash=md5, hash_algorithm="md5",
-                 cache_dir=str(cfg.work_dir), cache_subdir="downloads")
-    except ValueError as exc:
-        _remove(partial)
-        if "hash" not in str(exc).lower():
-            raise
-        raise FlowersError(
-            f"The file downloaded from {url} is corrupt or incomplete: its md5 is not {md5}. The "
-            f"course deleted what it downloaded; run the cell again to download it again. If the "
-            f"file at that address is a repack, set {variable} to its md5 (or to an empty value "
-            f"to skip the check).") from None
-    except Exception as exc:  # get_file wraps every network failure in a bare Exception
-        _remove(partial)
-        if "URL fetch failure" not in str(exc):
-            raise
-        raise Unreachable(str(exc).split(" -- ")[-1]) from None
-    partial.rename(target)
-    write_text_atomic(source, json.dumps({"url": url, "md5": md5}))
-    return target, True
-
-
-def _downloaded_by_course(path: Path) -> bool:
-    """Whether the course downloaded ``path`` itself (it then has a ``.source`` record)."""
-    return path.with_name(f"{path.name}.source").exists()
-
-
-class Unreachable(FlowersError):
-    """A download that could not start (no network, no such file); the callers say what to do."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def download_archive(cfg: Config, verbose: bool = True) -> Path:
-    """Download, verify and extract the archive; return the folder that holds ``jpg/``.
-
-    ``keras.utils.get_file`` does the work: it downloads the archive into
-    ``<work_dir>/downloads/`` (unless a copy is already there), checks its
-    md5, and extracts it into ``17flowers_extracted/``. A finished
-    extraction is marked with a ``.complete`` file, so reruns cost nothing.
-
-    Raises:
-        FlowersError: when the URL cannot be reached, or the archive is corrupt
-            or truncated. An archive the course downloaded in this call is
-            deleted when it is bad; a file that was already there is kept, and
-            the message says what to do with it. A partial extraction is
-            always deleted.
-    """
-    with data_lock(cfg):
-        return _download_archive(cfg, verbose)
-
-
-def _download_archive(cfg: Config, verbose: bool) -> Path:
-    from keras.utils import get_file
-
-    downloads = cfg.work_dir / "downloads"
-    archive = downloads / ARCHIVE_NAME
-    extracted = downloads / "17flowers_extracted"
-    marker = extracted / ".complete"
-    md5 = expected_md5(cfg)
-    if marker.exists() and marker.read_text(errors="replace").strip() == f"{cfg.archive_url} {md5}":
-        if (extracted / "jpg" / "files.txt").exists():
-            if verbose:
-                print(f"Already downloaded and extracted: {extracted}")
-            return extracted
-        print(f"The extracted archive in {extracted} has lost jpg/files.txt; extracting it again.")
-    elif extracted.exists() and verbose:
-        print(f"The extraction in {extracted} is incomplete or from another archive; extracting again.")
-    _remove(extracted)
-    if verbose and md5 is None:
-        print("FLOWERS17_MD5 is empty: the archive's checksum will NOT be checked.")
-    try:
-        _, fresh = _fetch(cfg, ARCHIVE_NAME, cfg.archive_url, md5, "FLOWERS17_MD5")
-    except Unreachable as exc:
-        raise FlowersError(_download_message(cfg, exc.reason)) from None
-
-    def bad_archive(what: str) -> FlowersError:
-        _remove(extracted)
-        if fresh:
-            _remove(archive)
-            _remove(archive.with_name(f"{ARCHIVE_NAME}.source"))
-            return FlowersError(f"{what} The course deleted the file it downloaded; check FLOWERS17_URL "
-                                f"and run the cell again to download it again.")
-        return FlowersError(f"{what} The course did not download {archive}, so it was kept: replace it "
-                            f"with a good copy, or move it away to download the archive from "
-                            f"{cfg.archive_url}.")
-
-    try:  # the file is there and checked: get_file only extracts it
-        get_file(fname=ARCHIVE_NAME, origin=cfg.archive_url, file_hash=md5, hash_algorithm="md5",
-                 cache_dir=str(cfg.work_dir), cache_subdir="downloads", extract=True)
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        raise bad_archive(f"The archive from {cfg.archive_url} could not be extracted ({type(exc).__name__}: "
-                          f"{exc}). It is probably truncated or corrupt.") from None
-    if not (extracted / "jpg" / "files.txt").exists():
-        raise bad_archive(f"The file from {cfg.archive_url} is not the Flowers17 archive (no jpg/files.txt "
-                          f"inside).")
-    write_text_atomic(marker, f"{cfg.archive_url} {md5}\n")
-    return extracted
 
 
 # --------------------------------------------------------------------------- check and label
@@ -367,73 +152,6 @@ def seeded_split(labels: dict[int, int], sizes: tuple[int, int, int], seed: int)
 
 
 #: The arrays of ``datasplits.mat``: image numbers of the three official splits.
-SPLITS_KEYS: tuple[str, ...] = tuple(f"{key}{which}" for which in (1, 2, 3) for key in ("trn", "val", "tst"))
-
-
-def read_official_splits(path: Path) -> dict[str, np.ndarray]:
-    """The nine arrays of ``datasplits.mat`` (``trn1``, ``val1``, ``tst1``, ... ``tst3``).
-
-    Raises:
-        FlowersError: when the file cannot be read or lacks one of them. A file
-            the course downloaded is deleted (the next run downloads it again);
-            a learner's own file is kept.
-    """
-    from scipy.io import loadmat
-
-    try:
-        mat = loadmat(path)
-        return {key: np.asarray(mat[key]).astype(int).ravel() for key in SPLITS_KEYS}
-    except Exception as exc:
-        problem = f"missing the array {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
-        what = f"{path} is not a readable datasplits.mat ({problem})."
-        if _downloaded_by_course(path):
-            _remove(path)
-            _remove(path.with_name(f"{path.name}.source"))
-            raise FlowersError(f"{what} The course had downloaded it, so it deleted it: run the cell again "
-                               f"to download it again.") from None
-        raise FlowersError(f"{what} The course did not download it, so it was kept: replace it with a good "
-                           f"copy, or move it away to download it from the configured FLOWERS17_SPLITS_URL.") from None
-
-
-def download_official_splits(cfg: Config) -> Path:
-    """Download (or reuse) ``datasplits.mat``, check that it reads, and return its path.
-
-    Raises:
-        FlowersError: when it cannot be had or read; a copy already in
-            ``downloads/`` whose md5 is wrong is kept, and the message gives its md5.
-    """
-    if cfg.synthetic:
-        synthetic.ensure_synthetic_source(cfg.data_dir / "synthetic", seed=0)
-    with data_lock(cfg):
-        try:
-            path, _ = _fetch(cfg, "datasplits.mat", cfg.splits_url, cfg.splits_md5, "FLOWERS17_SPLITS_MD5")
-        except Unreachable as exc:
-            raise FlowersError(
-                f"Could not get the official split file from {cfg.splits_url} ({exc.reason}). "
-                f"Check your connection and run the cell again, point FLOWERS17_SPLITS_URL at a copy "
-                f"(a path or a file:// URL), or use FLOWERS_SPLIT=seeded."
-            ) from None
-        read_official_splits(path)
-    return path
-
-
-def official_splits_if_available(cfg: Config) -> Path | None:
-    """``datasplits.mat`` for lesson 01's comparison, or ``None`` when it cannot be had.
-
-    Only ``FLOWERS_SPLIT=official1..3`` needs the file. With the seeded split
-    the comparison is optional, so an offline run (or a local copy of the
-    archive without the split file) prints why it skips it and goes on.
-
-    Raises:
-        FlowersError: when the file cannot be had and the configured split needs it.
-    """
-    try:
-        return download_official_splits(cfg)
-    except FlowersError as exc:
-        if cfg.split != "seeded":
-            raise
-        print(f"Skipping the official splits, which the seeded split does not need. {exc}")
-        return None
 
 
 def official_split(mat_path: Path, which: int, labels: dict[int, int]) -> dict[int, str]:
@@ -490,7 +208,7 @@ def write_split(cfg: Config, extracted: Path, assignment: dict[int, str]) -> Pat
 def _write_split(cfg: Config, extracted: Path, assignment: dict[int, str]) -> Path:
     target = split_dir(cfg)
     tmp = target.with_name("split.tmp")
-    _remove(tmp)
+    remove_path(tmp)
     for name in SPLIT_NAMES:
         for label in range(len(SPECIES)):
             (tmp / name / class_folder(label)).mkdir(parents=True)
@@ -514,11 +232,11 @@ def _write_split(cfg: Config, extracted: Path, assignment: dict[int, str]) -> Pa
     # The archive's real md5, even when FLOWERS17_MD5 is empty and nothing was checked.
     record["archive_md5"] = synthetic.md5_of(archive) if archive.exists() else record["md5"]
     (tmp / "split.json").write_text(json.dumps(record))
-    _remove(target.with_name("split.old"))
+    remove_path(target.with_name("split.old"))
     if target.exists():
         target.rename(target.with_name("split.old"))
     tmp.rename(target)
-    _remove(target.with_name("split.old"))
+    remove_path(target.with_name("split.old"))
     return target
 
 

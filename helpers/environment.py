@@ -82,6 +82,9 @@ def import_tensorflow():
     errors still show.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    # Imported here, not at the top of the module: the variable above and the
+    # stderr filter must be in place before TensorFlow loads, or the setup cell
+    # shows TensorFlow's start-up noise. The other imports of this module follow.
     with filtered_native_stderr():
         import keras  # noqa: F401
         import tensorflow as tf

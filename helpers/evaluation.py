@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from helpers.config import Config
 from helpers.errors import FlowersError
@@ -23,11 +25,11 @@ def _local_photo(path: Path | str, cfg: Config) -> Path:
     """
     text = str(path)
     if text.startswith(("http://", "https://")):
-        from keras.utils import get_file
 
         name = text.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "photo"
         try:
-            return Path(get_file(fname=name, origin=text, cache_dir=str(cfg.build_dir), cache_subdir="photos"))
+            return Path(keras.utils.get_file(fname=name, origin=text, cache_dir=str(cfg.build_dir),
+                                             cache_subdir="photos"))
         except Exception as exc:  # get_file wraps network failures in a bare Exception
             raise FlowersError(f"Could not download the photo from {text} ({exc}). Check the address, "
                                f"or download it yourself and give its path.") from None
@@ -53,7 +55,6 @@ def load_image_for_model(path: Path | str, cfg: Config) -> np.ndarray:
         FlowersError: for a missing path, a folder, a file that is not an
             image, an image over :data:`MAX_PIXELS`, or an unreachable URL.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
 
     local = _local_photo(path, cfg)
     try:

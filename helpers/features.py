@@ -11,14 +11,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import keras
 import numpy as np
+from keras import Model, layers
 
 from helpers.models import HEAD_DROPOUT
 
 
 def feature_extractor(base):
     """The base followed by global average pooling: one vector per image (2,048 for InceptionV3)."""
-    from keras import Model, layers
 
     return Model(base.input, layers.GlobalAveragePooling2D(name="avg_pool")(base.output),
                  name=f"{base.name}_features")
@@ -34,7 +35,7 @@ class Features:
     seconds: float
 
 
-def extract(extractor, iterator) -> Features:
+def extract_features(extractor, iterator) -> Features:
     """Run every image of an unshuffled, unaugmented iterator through ``extractor`` once.
 
     Raises:
@@ -57,8 +58,6 @@ def feature_head(n_features: int, n_classes: int = 17, hidden: int = 1024,
     :func:`helpers.models.add_head`, so their weights can be copied over, and
     it has the same Dropout (default: ``models.HEAD_DROPOUT``).
     """
-    import keras
-    from keras import layers
 
     dropout = HEAD_DROPOUT if dropout is None else dropout
     stack: list[object] = [keras.Input((n_features,))]

@@ -12,13 +12,15 @@ same preprocessing and nothing else, so their scores measure the real photos.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
+import tensorflow as tf
+from keras import Sequential, layers
+from tensorflow.keras.preprocessing.image import ImageDataGenerator
 
 from helpers.config import Config
 from helpers.errors import FlowersError
@@ -47,14 +49,12 @@ def preprocess_function(cfg: Config) -> Callable[[np.ndarray], np.ndarray]:
 
 def training_datagen(cfg: Config):
     """An ``ImageDataGenerator`` that preprocesses and augments (training set only)."""
-    from tensorflow.keras.preprocessing.image import ImageDataGenerator
 
     return ImageDataGenerator(preprocessing_function=preprocess_function(cfg), **AUGMENTATION)
 
 
 def evaluation_datagen(cfg: Config):
     """An ``ImageDataGenerator`` that only preprocesses (validation and test sets)."""
-    from tensorflow.keras.preprocessing.image import ImageDataGenerator
 
     return ImageDataGenerator(preprocessing_function=preprocess_function(cfg))
 
@@ -121,32 +121,45 @@ def undo_preprocessing(x: np.ndarray, input_range: tuple[float, float] = (-1.0, 
     return np.clip((np.asarray(x, dtype="float32") - low) / (high - low), 0.0, 1.0)
 
 
-def measure_throughput(iterator, batches: int = 10, workers: int = 1) -> float:
-    """Images per second that ``iterator`` delivers, loading ``workers`` batches at a time.
-
-    It fetches batches the way ``model.fit`` does with ``iterator.workers``
-    threads. The first batch is fetched before the clock starts (warm-up).
-    """
-    n = len(iterator)
-    iterator[0]
-    indices = [i % n for i in range(1, batches + 1)]
-    start = time.perf_counter()
-    if workers <= 1:
-        images = sum(len(iterator[i][0]) for i in indices)
-    else:
-        with ThreadPoolExecutor(workers) as pool:
-            images = sum(len(batch[0]) for batch in pool.map(iterator.__getitem__, indices))
-    return images / (time.perf_counter() - start)
-
-
 # --------------------------------------------------------------------------- tf.data (lesson 08)
 
 
-def augmentation_layers(seed: int | None = None):
-    """Keras preprocessing layers with the same augmentation as :data:`AUGMENTATION`: a random mirror."""
-    from keras import Sequential, layers
+def augmentation_layers(seed: int | None = None, settings: dict[str, object] | None = None) -> Sequential:
+    """The ``tf.data`` pipeline's augmentation, built from ``ImageDataGenerator`` settings.
 
-    return Sequential([layers.RandomFlip("horizontal", seed=seed)], name="augmentation")
+    ``settings`` defaults to :data:`AUGMENTATION`, so both pipelines augment
+    alike from one constant. Each setting becomes its Keras preprocessing layer:
+
+    - ``horizontal_flip`` / ``vertical_flip`` -> ``RandomFlip``;
+    - ``rotation_range`` (degrees) -> ``RandomRotation`` (a fraction of a full turn);
+    - ``width_shift_range`` / ``height_shift_range`` (fractions) -> ``RandomTranslation``;
+    - ``zoom_range`` (``z`` or ``[low, high]``; below 1 zooms in) -> ``RandomZoom`` (negative zooms in).
+
+    Raises:
+        FlowersError: for a setting with no layer here (``shear_range``, say).
+    """
+    settings = AUGMENTATION if settings is None else settings
+    steps = []
+    flips = [mode for key, mode in (("horizontal_flip", "horizontal"), ("vertical_flip", "vertical"))
+             if settings.get(key)]
+    if flips:
+        steps.append(layers.RandomFlip("horizontal_and_vertical" if len(flips) == 2 else flips[0], seed=seed))
+    if settings.get("rotation_range"):
+        steps.append(layers.RandomRotation(float(settings["rotation_range"]) / 360.0, fill_mode="nearest",
+                                           seed=seed))
+    if settings.get("width_shift_range") or settings.get("height_shift_range"):
+        steps.append(layers.RandomTranslation(float(settings.get("height_shift_range", 0.0)),
+                                              float(settings.get("width_shift_range", 0.0)),
+                                              fill_mode="nearest", seed=seed))
+    if settings.get("zoom_range"):
+        zoom = settings["zoom_range"]
+        low, high = (1 - zoom, 1 + zoom) if isinstance(zoom, (int, float)) else zoom
+        steps.append(layers.RandomZoom((low - 1.0, high - 1.0), fill_mode="nearest", seed=seed))
+    unknown = sorted(set(settings) - {"horizontal_flip", "vertical_flip", "rotation_range", "width_shift_range",
+                                      "height_shift_range", "zoom_range"})
+    if unknown:
+        raise FlowersError(f"augmentation_layers has no Keras layer for {unknown}; add one, or drop the setting.")
+    return Sequential(steps, name="augmentation")
 
 
 def make_datasets(cfg: Config, folder: Path, augment: bool = True, cache: bool = True) -> dict[str, object]:
@@ -166,8 +179,6 @@ def make_datasets(cfg: Config, folder: Path, augment: bool = True, cache: bool =
     datasets then served 1 or 2 batches instead of 22. Peek at a batch of an
     uncached copy instead.
     """
-    import keras
-    import tensorflow as tf
 
     preprocess = preprocess_function(cfg)
     augmenter = augmentation_layers(cfg.seed) if augment else None
@@ -189,15 +200,3 @@ def make_datasets(cfg: Config, folder: Path, augment: bool = True, cache: bool =
         ds.class_names = class_names
         out[part] = ds
     return out
-
-
-def measure_dataset_throughput(dataset) -> float:
-    """Images per second over one full pass of a ``tf.data.Dataset``.
-
-    Whole passes only: a cached dataset fills its cache during the first
-    pass (decoding every JPEG) and reads from memory afterwards, so call it
-    twice to see both speeds.
-    """
-    start = time.perf_counter()
-    images = sum(int(x.shape[0]) for x, _ in dataset)
-    return images / (time.perf_counter() - start)

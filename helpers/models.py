@@ -15,7 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import numpy as np
+from keras import Model, layers
 
 from helpers.backbones import BACKBONES, BackboneSpec
 from helpers.config import Config
@@ -43,7 +45,6 @@ def _keras_cache() -> Path:
 
 def _damaged_weights() -> list[Path]:
     """The ``.h5`` files in Keras' weights cache that cannot be opened (a cut-off download)."""
-    import h5py
 
     damaged = []
     for path in sorted((_keras_cache() / "models").glob("*.h5")):
@@ -143,7 +144,6 @@ def add_head(base, n_classes: int = 17, hidden: int = 1024, dropout: float = HEA
     The model shares its layers with ``base``: ``model.layers[i] is base.layers[i]``,
     so freezing a layer of ``base`` freezes it in ``model`` too.
     """
-    from keras import Model, layers
 
     x = layers.GlobalAveragePooling2D(name="avg_pool")(base.output)
     if dropout:

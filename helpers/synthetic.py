@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+from scipy.io import savemat
 
 N_CLASSES = 17
 IMAGES_PER_CLASS = 80
@@ -156,7 +157,6 @@ def write_datasplits(path: Path, seed: int = 0) -> None:
     Like the real one it holds ``trn1..3`` (680 ids), ``val1..3`` and
     ``tst1..3`` (340 ids each): 1-based image numbers, 40/20/20 per class.
     """
-    from scipy.io import savemat
 
     mats: dict[str, np.ndarray] = {}
     for k in (1, 2, 3):
@@ -184,6 +184,12 @@ def md5_of(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def recorded_md5(folder: Path) -> str | None:
+    """The md5 :func:`ensure_synthetic_source` recorded for the archive in ``folder``, or ``None``."""
+    record = Path(folder) / "17flowers.tgz.md5"
+    return record.read_text().strip() or None if record.exists() else None
 
 
 def ensure_synthetic_source(folder: Path, seed: int = 0, short_side: int = 128) -> str:

@@ -23,8 +23,13 @@ import csv
 import json
 import time
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+import keras
+import tensorflow as tf
+from keras import layers
 
 from helpers import data
 from helpers.config import Config
@@ -43,7 +48,6 @@ def distribution_strategy(devices: list[str] | None = None):
     Args:
         devices: The devices to mirror over (default: every visible GPU).
     """
-    import tensorflow as tf
 
     if devices is None:
         devices = [d.name for d in tf.config.list_logical_devices("GPU")]
@@ -65,10 +69,7 @@ def apply_precision(cfg: Config) -> str:
     with a warning. The head's output layer always computes in float32
     (see :func:`helpers.models.add_head`), which keeps the softmax stable.
     """
-    import warnings
 
-    import keras
-    import tensorflow as tf
 
     policy = "float32"
     if cfg.mixed_precision:
@@ -113,7 +114,6 @@ def unfreeze_top(model, freeze_through: str = "mixed8", keep_batchnorm_frozen: b
 
 def set_trainable_from(model, first_trainable: int, keep_batchnorm_frozen: bool = True) -> None:
     """Freeze ``model.layers[:first_trainable]`` and unfreeze the rest (BatchNorm optionally kept frozen)."""
-    from keras import layers
 
     model.trainable = True
     for i, layer in enumerate(model.layers):
@@ -127,7 +127,6 @@ LABEL_SMOOTHING = 0.1
 
 def _compile(model, learning_rate: float) -> None:
     """Adam at ``learning_rate``, cross-entropy with label smoothing, accuracy: both phases' settings."""
-    import keras
 
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=LABEL_SMOOTHING),
@@ -150,7 +149,6 @@ PATIENCE = 5
 
 def make_callbacks(cfg: Config, phase: str, patience: int = PATIENCE) -> list[object]:
     """ModelCheckpoint and EarlyStopping on the validation loss (best weights restored), CSVLogger."""
-    import keras
 
     checkpoint, log = model_path(cfg, phase), log_path(cfg, phase)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
@@ -256,28 +254,6 @@ def check_identity(cfg: Config, phase: str) -> None:
                                f"has been trained again since: run lesson {lesson} again.")
 
 
-def epoch_timer():
-    """A callback that records each epoch's wall time in ``.seconds`` (a list).
-
-    The first epoch includes building the training step, so compare the later
-    ones (or the median) when you want the cost of one epoch.
-    """
-    import keras
-
-    class EpochTimer(keras.callbacks.Callback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.seconds: list[float] = []
-
-        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            self.seconds.append(time.perf_counter() - self._start)
-
-    return EpochTimer()
-
-
 @dataclass
 class PhaseResult:
     """What one call of :func:`fit_phase` did."""
@@ -349,7 +325,6 @@ def load_phase_model(cfg: Config, phase: str):
             damaged, made from another split or run (:func:`check_identity`),
             or trained for another input size.
     """
-    import keras
 
     path = model_path(cfg, phase)
     lesson = PHASE_LESSON[phase]

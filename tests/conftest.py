@@ -15,6 +15,7 @@ import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from helpers import synthetic
@@ -131,3 +132,15 @@ def smoke_split(root: Path, source: Path) -> tuple[Config, Path]:
     return cfg, ensure_split(cfg, verbose=False)
 
 
+def lesson_cell(lesson: str, contains: str) -> str:
+    """The source of the one code cell of ``notebooks/<lesson>*.ipynb`` that contains ``contains``."""
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    nb = nbformat.read(next(notebooks.glob(f"{lesson}_*.ipynb")), as_version=4)
+    found = [c.source for c in nb.cells if c.cell_type == "code" and contains in c.source]
+    assert len(found) == 1, f"lesson {lesson} must have exactly one code cell with {contains!r}"
+    return found[0]
+
+
+def run_cell(source: str, namespace: dict[str, object]) -> dict[str, object]:
+    exec(compile(source, "<lesson cell>", "exec"), namespace)
+    return namespace

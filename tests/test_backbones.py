@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import copy_synthetic_source, smoke_split
-from helpers import features, generators, models
+from helpers import features, generators, models, timing
 from helpers.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,7 +69,7 @@ def test_cached_features_equal_a_direct_forward_pass(split_cfg: tuple[Config, Pa
     cfg, folder = split_cfg
     plain = generators.make_generators(cfg, folder, augment_train=False)
     extractor = features.feature_extractor(models.load_base(cfg))
-    cached = features.extract(extractor, plain.test)
+    cached = features.extract_features(extractor, plain.test)
     assert cached.x.shape == (340, 2048)
     assert cached.filenames == plain.test.filenames
     assert (cached.y.argmax(axis=1) == plain.test.classes).all()
@@ -79,7 +79,7 @@ def test_cached_features_equal_a_direct_forward_pass(split_cfg: tuple[Config, Pa
         direct = np.asarray(extractor(batch, training=False))
         assert np.allclose(direct, cached.x[start:start + len(batch)], atol=1e-4)
     with pytest.raises(ValueError, match="shuffle=False"):
-        features.extract(extractor, generators.make_generators(cfg, folder).train)
+        features.extract_features(extractor, generators.make_generators(cfg, folder).train)
 
 
 def _random_conv_base(size: int):
@@ -105,7 +105,7 @@ def test_a_head_trained_on_cached_features_learns_the_synthetic_set(split_cfg: t
     cfg = cfg.replace(image_size=64, batch_size=32)
     plain = generators.make_generators(cfg, folder, augment_train=False)
     base = _random_conv_base(64)
-    cached = {p: features.extract(features.feature_extractor(base), it) for p, it in plain.all().items()}
+    cached = {p: features.extract_features(features.feature_extractor(base), it) for p, it in plain.all().items()}
     keras.utils.set_random_seed(0)
     head = features.feature_head(cached["train"].x.shape[1])
     head.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
@@ -136,7 +136,7 @@ def test_tf_data_and_generators_agree_on_classes_and_preprocessing(split_cfg: tu
     # The unshuffled test set lists files in the same order as the generator: same labels.
     labels = np.concatenate([np.argmax(yb, axis=1) for _, yb in batches])
     assert (labels == gens.test.classes).all()
-    assert generators.measure_dataset_throughput(datasets["validation"]) > 0
+    assert timing.measure_dataset_throughput(datasets["validation"]) > 0
 
 
 def test_tf_data_augments_only_the_training_set(split_cfg: tuple[Config, Path]) -> None:
@@ -180,7 +180,7 @@ def test_real_pretrained_features_beat_random_ones(tmp_path: Path, synthetic_sou
         for weights in ("imagenet", None):
             keras.utils.set_random_seed(0)
             extractor = features.feature_extractor(models.load_base(cfg.replace(weights=weights)))
-            cached = {{p: features.extract(extractor, it) for p, it in plain.all().items()}}
+            cached = {{p: features.extract_features(extractor, it) for p, it in plain.all().items()}}
             keras.utils.set_random_seed(0)
             head = features.feature_head(cached["train"].x.shape[1])
             head.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])

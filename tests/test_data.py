@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 from scipy.io import loadmat
 
-from helpers import data, synthetic
+from conftest import copy_synthetic_source
+from helpers import data, download, synthetic
 from helpers.config import Config, load_config
 from helpers.errors import FlowersError
 
@@ -141,7 +142,7 @@ def test_smoke_download_goes_through_keras_get_file(smoke_cfg: Config, synthetic
         return real_get_file(*args, **kwargs)
 
     monkeypatch.setattr(keras.utils, "get_file", spy)
-    extracted = data.download_archive(smoke_cfg, verbose=False)
+    extracted = download.download_archive(smoke_cfg, verbose=False)
 
     # One call downloads to a temporary name and checks the md5; one extracts the renamed archive.
     assert [c["fname"] for c in calls] == ["17flowers.tgz.part", "17flowers.tgz"]
@@ -156,7 +157,7 @@ def test_smoke_download_goes_through_keras_get_file(smoke_cfg: Config, synthetic
     assert (extracted / ".complete").exists()
 
     capsys.readouterr()
-    assert data.download_archive(smoke_cfg) == extracted
+    assert download.download_archive(smoke_cfg) == extracted
     assert len(calls) == 2
     assert "Already downloaded" in capsys.readouterr().out
 
@@ -169,7 +170,7 @@ def test_an_archive_put_in_downloads_by_hand_is_used_without_the_network(
                       archive_md5=synthetic_md5)
     downloads(cfg).mkdir(parents=True)
     shutil.copy(synthetic_source / "17flowers.tgz", downloads(cfg) / "17flowers.tgz")
-    extracted = data.download_archive(cfg, verbose=False)
+    extracted = download.download_archive(cfg, verbose=False)
     assert len((extracted / "jpg" / "files.txt").read_text().split()) == N
 
 
@@ -181,7 +182,7 @@ def test_unreachable_file_url_raises_the_download_message(tmp_path: Path) -> Non
     url = (tmp_path / "nowhere" / "17flowers.tgz").as_uri()
     cfg = load_config(env={}, profile="full", data_dir=tmp_path / "data", archive_url=url)
     with pytest.raises(FlowersError) as info:
-        data.download_archive(cfg, verbose=False)
+        download.download_archive(cfg, verbose=False)
     message = str(info.value)
     assert url in message
     assert str(downloads(cfg) / "17flowers.tgz") in message
@@ -200,7 +201,7 @@ def test_closed_http_port_fails_fast_with_the_download_message(tmp_path: Path,
     cfg = load_config(env={}, profile="full", data_dir=tmp_path / "data", archive_url=url)
     start = time.monotonic()
     with pytest.raises(FlowersError) as info:
-        data.download_archive(cfg, verbose=False)
+        download.download_archive(cfg, verbose=False)
     assert time.monotonic() - start < 10
     message = str(info.value)
     assert url in message
@@ -223,7 +224,7 @@ def test_corrupt_archive_is_deleted_and_the_next_run_downloads_again(
     cfg = smoke_cfg.replace(archive_url=served.as_uri(), archive_md5=synthetic_md5)
 
     with pytest.raises(FlowersError) as info:
-        data.download_archive(cfg, verbose=False)
+        download.download_archive(cfg, verbose=False)
     message = str(info.value)
     assert "corrupt" in message and synthetic_md5 in message and served.as_uri() in message
     assert "deleted" in message and "FLOWERS17_MD5" in message
@@ -232,7 +233,7 @@ def test_corrupt_archive_is_deleted_and_the_next_run_downloads_again(
     assert not (downloads(cfg) / "17flowers_extracted").exists()
 
     served.write_bytes(good)
-    extracted = data.download_archive(cfg, verbose=False)
+    extracted = download.download_archive(cfg, verbose=False)
     assert synthetic.md5_of(downloads(cfg) / "17flowers.tgz") == synthetic_md5
     assert len((extracted / "jpg" / "files.txt").read_text().split()) == N
 
@@ -254,7 +255,7 @@ def test_truncated_archive_without_md5_check_is_deleted_with_its_partial_extract
     assert cfg.archive_md5 is None
 
     with pytest.raises(FlowersError) as info:
-        data.download_archive(cfg, verbose=False)
+        download.download_archive(cfg, verbose=False)
     message = str(info.value)
     assert served.as_uri() in message and "truncated or corrupt" in message and "deleted" in message
     assert_single_readable_message(info.value)
@@ -271,7 +272,7 @@ def test_a_file_that_is_not_an_archive_is_rejected(tmp_path: Path) -> None:
     cfg = load_config(env={}, profile="full", data_dir=tmp_path / "data", archive_url=served.as_uri(),
                       archive_md5="")
     with pytest.raises(FlowersError) as info:
-        data.download_archive(cfg, verbose=False)
+        download.download_archive(cfg, verbose=False)
     message = str(info.value)
     assert "not the Flowers17 archive" in message and "FLOWERS17_URL" in message
     assert served.as_uri() in message
@@ -289,7 +290,7 @@ def test_a_users_archive_with_another_md5_is_kept_and_the_message_gives_its_md5(
     shutil.copy(synthetic_source / "17flowers.tgz", mine)
     before = mine.read_bytes()
     with pytest.raises(FlowersError) as info:
-        data.download_archive(cfg, verbose=False)
+        download.download_archive(cfg, verbose=False)
     message = str(info.value)
     assert f"its md5 is {synthetic_md5}" in message and cfg.archive_md5 in message
     assert f"FLOWERS17_MD5={synthetic_md5}" in message and "kept" in message
@@ -297,7 +298,7 @@ def test_a_users_archive_with_another_md5_is_kept_and_the_message_gives_its_md5(
     assert mine.read_bytes() == before, "the learner's file must be untouched"
     assert sorted(p.name for p in downloads(cfg).iterdir()) == ["17flowers.tgz"]
     # Accepting it as the message says works, still offline.
-    extracted = data.download_archive(cfg.replace(archive_md5=synthetic_md5), verbose=False)
+    extracted = download.download_archive(cfg.replace(archive_md5=synthetic_md5), verbose=False)
     assert len((extracted / "jpg" / "files.txt").read_text().split()) == N
     assert mine.read_bytes() == before
 
@@ -310,7 +311,7 @@ def test_a_users_truncated_archive_is_kept_with_the_check_off(tmp_path: Path, sy
     good = (synthetic_source / "17flowers.tgz").read_bytes()
     mine.write_bytes(good[: len(good) // 2])
     with pytest.raises(FlowersError, match="truncated or corrupt.*did not download.*so it was kept"):
-        data.download_archive(cfg, verbose=False)
+        download.download_archive(cfg, verbose=False)
     assert mine.read_bytes() == good[: len(good) // 2]
     assert not (downloads(cfg) / "17flowers_extracted").exists(), "no half-extracted folder is left"
 
@@ -338,13 +339,13 @@ def test_a_changed_url_downloads_again_instead_of_reusing_the_old_archive(
     second.write_bytes(good[: len(good) // 2])           # a different (broken) file at the new URL
     cfg = load_config(env={}, profile="full", data_dir=tmp_path / "data", archive_md5="",
                       archive_url=first.as_uri())
-    data.download_archive(cfg, verbose=False)
+    download.download_archive(cfg, verbose=False)
     record = json.loads((downloads(cfg) / "17flowers.tgz.source").read_text())
     assert record == {"url": first.as_uri(), "md5": None}
     with pytest.raises(FlowersError, match="truncated or corrupt.*deleted the file it downloaded"):
-        data.download_archive(cfg.replace(archive_url=second.as_uri()), verbose=False)
+        download.download_archive(cfg.replace(archive_url=second.as_uri()), verbose=False)
     assert not (downloads(cfg) / "17flowers.tgz").exists(), "the course's own bad download is removed"
-    data.download_archive(cfg, verbose=False)             # back to the good URL: fetched again, works
+    download.download_archive(cfg, verbose=False)             # back to the good URL: fetched again, works
     assert synthetic.md5_of(downloads(cfg) / "17flowers.tgz") == synthetic_md5
 
 
@@ -354,7 +355,7 @@ def test_a_failed_download_leaves_no_partial_file(smoke_cfg: Config, tmp_path: P
     served.write_bytes(b"not the archive")
     cfg = smoke_cfg.replace(archive_url=served.as_uri(), archive_md5=synthetic_md5)
     with pytest.raises(FlowersError, match="corrupt or incomplete.*deleted"):
-        data.download_archive(cfg, verbose=False)
+        download.download_archive(cfg, verbose=False)
     assert list(downloads(cfg).iterdir()) == []
 
 
@@ -391,7 +392,7 @@ def test_archive_members_cannot_escape_the_extraction_folder(
         assert {"../evil.txt", "jpg/abs_link", "jpg/rel_link"} <= set(tar.getnames())
 
     before = all_paths(tmp_path)
-    result = data.download_archive(cfg, verbose=False)
+    result = download.download_archive(cfg, verbose=False)
     assert result == extracted
 
     for name, target in escapes.items():
@@ -412,7 +413,7 @@ def test_archive_members_cannot_escape_the_extraction_folder(
 
 def test_every_synthetic_image_passes_the_check(smoke_cfg_downloaded: Config) -> None:
     """check_images finds all 1360 synthetic images good."""
-    checked = data.check_images(data.download_archive(smoke_cfg_downloaded, verbose=False))
+    checked = data.check_images(download.download_archive(smoke_cfg_downloaded, verbose=False))
     assert checked.good == list(range(1, N + 1))
     assert checked.bad == []
 
@@ -443,7 +444,7 @@ def damaged_cfg(tmp_path: Path, damaged_archive: Path) -> Config:
 
 def test_check_images_reports_images_that_do_not_open_by_name(tmp_path: Path, damaged_archive: Path) -> None:
     """Garbage, truncated and missing JPEGs are reported by file name, with a reason; the rest are good."""
-    extracted = data.download_archive(damaged_cfg(tmp_path, damaged_archive), verbose=False)
+    extracted = download.download_archive(damaged_cfg(tmp_path, damaged_archive), verbose=False)
     checked = data.check_images(extracted)
     assert [name for name, _ in checked.bad] == [GARBAGE, TRUNCATED, ABSENT]
     assert all(reason for _, reason in checked.bad)
@@ -597,7 +598,7 @@ def test_without_datasplits_mat_the_seeded_split_goes_on(smoke_cfg_downloaded: C
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     """Offline, lesson 01's comparison with the official splits is skipped with one line, not an error."""
     cfg = smoke_cfg_downloaded.replace(splits_url=(tmp_path / "nowhere" / "datasplits.mat").as_uri())
-    assert data.official_splits_if_available(cfg) is None
+    assert download.official_splits_if_available(cfg) is None
     out = capsys.readouterr().out
     assert "Skipping the official splits" in out and "FLOWERS17_SPLITS_URL" in out
     assert len(data.prepare_split(cfg, verbose=False).assignment) == 1360
@@ -608,7 +609,7 @@ def test_without_datasplits_mat_an_official_split_stops_with_the_message(smoke_c
     cfg = smoke_cfg_downloaded.replace(split="official2",
                                        splits_url=(tmp_path / "nowhere" / "datasplits.mat").as_uri())
     with pytest.raises(FlowersError, match="official split file.*FLOWERS17_SPLITS_URL"):
-        data.official_splits_if_available(cfg)
+        download.official_splits_if_available(cfg)
 
 
 def test_a_local_copy_of_datasplits_mat_is_used(smoke_cfg_downloaded: Config, tmp_path: Path) -> None:
@@ -619,7 +620,7 @@ def test_a_local_copy_of_datasplits_mat_is_used(smoke_cfg_downloaded: Config, tm
     md5 = synthetic.md5_of(copy)
     cfg = load_config(env={"FLOWERS17_SPLITS_URL": str(copy), "FLOWERS17_SPLITS_MD5": md5},
                       profile="smoke", data_dir=smoke_cfg_downloaded.data_dir, split="official3")
-    path = data.official_splits_if_available(cfg)
+    path = download.official_splits_if_available(cfg)
     assert path is not None and loadmat(path)["tst3"].size == 340
 
 
@@ -637,7 +638,7 @@ def test_the_real_archive_prepares_offline_without_datasplits_mat(tmp_path: Path
     prepared = data.prepare_split(cfg, verbose=False)
     assert prepared.bad_images == []
     assert Counter(prepared.assignment.values()) == {"train": 680, "validation": 340, "test": 340}
-    assert data.official_splits_if_available(cfg) is None
+    assert download.official_splits_if_available(cfg) is None
     assert SHARED_ARCHIVE.exists(), "the shared archive must never be touched"
 
 
@@ -762,7 +763,7 @@ def test_a_real_download_error_renders_without_a_traceback(tmp_path: Path) -> No
     """The download message of a failed download renders as its own lines, nothing more."""
     cfg = load_config(env={}, profile="full", data_dir=tmp_path, archive_url=(tmp_path / "none.tgz").as_uri())
     with pytest.raises(FlowersError) as info:
-        data.download_archive(cfg, verbose=False)
+        download.download_archive(cfg, verbose=False)
     lines = info.value._render_traceback_()
     assert len(lines) == len(str(info.value).splitlines()) == 2
     assert cfg.archive_url in lines[0] and "FLOWERS_PROFILE=smoke" in lines[1]
@@ -774,10 +775,25 @@ def test_ensure_split_rebuilds_when_the_archive_md5_changed(smoke_cfg_downloaded
     cfg = smoke_cfg_downloaded
     folder = data.prepare_split(cfg, verbose=False).folder
     info = json.loads((folder / "split.json").read_text())
-    assert info["md5"] == data.expected_md5(cfg)
+    assert info["md5"] == download.expected_md5(cfg)
     info["md5"] = "0" * 32
     (folder / "split.json").write_text(json.dumps(info))
     before = (folder / "manifest.csv").stat().st_mtime_ns
     data.ensure_split(cfg, verbose=False)
     assert (folder / "manifest.csv").stat().st_mtime_ns != before
-    assert json.loads((folder / "split.json").read_text())["md5"] == data.expected_md5(cfg)
+    assert json.loads((folder / "split.json").read_text())["md5"] == download.expected_md5(cfg)
+
+
+def test_expected_md5_writes_nothing_and_serve_synthetic_is_the_one_call_that_makes_the_archive(
+        tmp_path: Path, synthetic_source: Path, synthetic_md5: str) -> None:
+    cfg = load_config(env={}, profile="smoke", data_dir=tmp_path / "data", build_dir=tmp_path / "build")
+    before = sorted(tmp_path.rglob("*"))
+    assert download.expected_md5(cfg) is None, "no synthetic archive yet: nothing is expected"
+    assert sorted(tmp_path.rglob("*")) == before, "expected_md5 wrote something"
+    copy_synthetic_source(synthetic_source, cfg.data_dir)   # what serve_synthetic would write (slowly)
+    assert download.expected_md5(cfg) == synthetic_md5
+    served = {p: p.stat().st_mtime_ns for p in (cfg.data_dir / "synthetic").iterdir()}
+    download.serve_synthetic(cfg)                            # already served: nothing changes
+    assert {p: p.stat().st_mtime_ns for p in (cfg.data_dir / "synthetic").iterdir()} == served
+    full = cfg.replace(archive_url="https://example.org/17flowers.tgz", archive_md5="0" * 32)
+    assert download.expected_md5(full) == "0" * 32

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import data, generators
+from helpers import data, generators, timing
 from helpers.config import Config, load_config
+from helpers.errors import FlowersError
 
 #: The 17 class folders, in the official order that flow_from_directory must number 0..16.
 CLASS_FOLDERS = [
@@ -258,11 +259,29 @@ def test_measure_throughput_counts_every_image_it_fetches_after_the_warm_up(
     """Four timed batches after a warm-up batch: 5 + 3 + 4 + 5 = 17 images in 2 s is 8.5 images/s."""
     iterator = BatchesOf()
     clock = iter([10.0, 12.0])                   # start and stop of the timed part
-    monkeypatch.setattr(generators.time, "perf_counter", lambda: next(clock))
-    assert generators.measure_throughput(iterator, batches=4, workers=workers) == 8.5
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: next(clock))
+    assert timing.measure_throughput(iterator, batches=4, workers=workers) == 8.5
     assert iterator.fetched[0] == 0 and sorted(iterator.fetched[1:]) == [0, 1, 1, 2]
 
 
 def test_measure_throughput_of_the_real_iterator_is_positive(gens: generators.Generators) -> None:
-    rate = generators.measure_throughput(gens.train, batches=2, workers=2)
+    rate = timing.measure_throughput(gens.train, batches=2, workers=2)
     assert np.isfinite(rate) and rate > 0
+
+
+def test_the_tf_data_augmentation_is_built_from_the_one_constant() -> None:
+    """AUGMENTATION (a mirror) gives one RandomFlip layer; other settings give their own layers."""
+    (flip,) = generators.augmentation_layers(seed=1).layers
+    assert type(flip).__name__ == "RandomFlip" and flip.mode == "horizontal"
+    original = {"horizontal_flip": True, "rotation_range": 30, "width_shift_range": 0.2,
+                "height_shift_range": 0.1, "zoom_range": 0.2}
+    built = {type(layer).__name__: layer for layer in generators.augmentation_layers(settings=original).layers}
+    assert list(built) == ["RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom"]
+    assert built["RandomRotation"].factor == pytest.approx((-30 / 360, 30 / 360))
+    assert built["RandomTranslation"].height_factor == 0.1 and built["RandomTranslation"].width_factor == 0.2
+    assert built["RandomZoom"].height_factor == pytest.approx((-0.2, 0.2))
+    zoom_in = generators.augmentation_layers(settings={"zoom_range": [0.8, 1.0]}).layers[0]
+    assert zoom_in.height_factor == pytest.approx((-0.2, 0.0)), "ImageDataGenerator's 0.8 zooms in, like -0.2"
+    with pytest.raises(FlowersError, match=r"no Keras layer for \['shear_range'\]"):
+        generators.augmentation_layers(settings={"shear_range": 0.2})
+

@@ -10,28 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
 
-from conftest import smoke_split
+from conftest import lesson_cell, run_cell, smoke_split
 from helpers import data, generators, models, training
 from helpers.config import Config, load_config
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def lesson_cell(lesson: str, contains: str) -> str:
-    """The source of the one code cell of ``notebooks/<lesson>*.ipynb`` that contains ``contains``."""
-    nb = nbformat.read(next((ROOT / "notebooks").glob(f"{lesson}_*.ipynb")), as_version=4)
-    found = [c.source for c in nb.cells if c.cell_type == "code" and contains in c.source]
-    assert len(found) == 1, f"lesson {lesson} must have exactly one code cell with {contains!r}"
-    return found[0]
-
-
-def run_cell(source: str, namespace: dict[str, object]) -> dict[str, object]:
-    exec(compile(source, "<lesson cell>", "exec"), namespace)
-    return namespace
 
 
 def test_lesson_01_labels_and_seeded_split_are_the_helpers(tmp_path: Path) -> None:
@@ -121,7 +105,7 @@ def test_lesson_08_features_and_pipeline_are_the_helpers(tmp_path: Path, synthet
     cfg, folder = smoke_split(tmp_path, synthetic_source)
     cfg = cfg.replace(backbone="mobilenet_v2_035", image_size=32)
     ns = run_cell(lesson_cell("08", "extractor = keras.Model(base_model.input"), {"cfg": cfg, "verbose": 0})
-    helper = features.extract(features.feature_extractor(ns["base_model"]), ns["plain"].test)
+    helper = features.extract_features(features.feature_extractor(ns["base_model"]), ns["plain"].test)
     np.testing.assert_allclose(ns["cached"]["test"].x, helper.x, atol=1e-5)
     np.testing.assert_array_equal(ns["cached"]["test"].y, helper.y)
 

@@ -22,7 +22,7 @@ from scipy.io import savemat
 from test_data import assert_single_readable_message, write_tgz
 
 from conftest import copy_synthetic_source
-from helpers import config, data, files, generators, models, synthetic, training
+from helpers import config, data, download, files, generators, models, synthetic, training
 from helpers.config import Config, load_config
 from helpers.errors import FlowersError
 
@@ -81,11 +81,11 @@ def test_a_damaged_extraction_is_extracted_again(smoke_cfg_downloaded: Config, d
         (extracted / ".complete").write_bytes(b"\x00\xffhalf")
     else:
         (extracted / "jpg" / "files.txt").unlink()
-    assert data.download_archive(cfg) == extracted
+    assert download.download_archive(cfg) == extracted
     assert "extracting" in capsys.readouterr().out
     assert (extracted / "jpg" / "files.txt").exists()
     assert len(data.check_images(extracted).good) == 1360
-    data.download_archive(cfg)
+    download.download_archive(cfg)
     assert "Already downloaded and extracted" in capsys.readouterr().out
 
 
@@ -93,16 +93,16 @@ def test_a_damaged_extraction_is_extracted_again(smoke_cfg_downloaded: Config, d
 
 
 def test_a_damaged_datasplits_mat_the_course_downloaded_is_deleted_and_fetched_again(smoke_cfg: Config) -> None:
-    path = data.download_official_splits(smoke_cfg)
+    path = download.download_official_splits(smoke_cfg)
     assert path.with_name("datasplits.mat.source").exists()          # the course's own download
     path.write_bytes(path.read_bytes()[:100])                          # cut off
     with pytest.raises(FlowersError, match=r"not a readable datasplits.mat.*had downloaded it, so it deleted "
                                            r"it: run the cell again") as err:
-        data.download_official_splits(smoke_cfg)
+        download.download_official_splits(smoke_cfg)
     assert_single_readable_message(err.value)
     assert not path.exists()
-    again = data.download_official_splits(smoke_cfg)                   # the re-run repairs it
-    assert set(data.read_official_splits(again)) == set(data.SPLITS_KEYS)
+    again = download.download_official_splits(smoke_cfg)                   # the re-run repairs it
+    assert set(download.read_official_splits(again)) == set(download.SPLITS_KEYS)
 
 
 def test_a_learners_damaged_datasplits_mat_is_kept(smoke_cfg: Config, capsys: pytest.CaptureFixture) -> None:
@@ -110,10 +110,10 @@ def test_a_learners_damaged_datasplits_mat_is_kept(smoke_cfg: Config, capsys: py
     path.parent.mkdir(parents=True)
     path.write_bytes(b"MATLAB 5.0 MAT-file, cut off here")
     with pytest.raises(FlowersError, match="not a readable datasplits.mat.*did not download it, so it was kept"):
-        data.download_official_splits(smoke_cfg)
+        download.download_official_splits(smoke_cfg)
     assert path.read_bytes() == b"MATLAB 5.0 MAT-file, cut off here"
     # The seeded split does not need the file: lesson 01 says why it skips the comparison and goes on.
-    assert data.official_splits_if_available(smoke_cfg) is None
+    assert download.official_splits_if_available(smoke_cfg) is None
     assert "Skipping the official splits" in capsys.readouterr().out
     assert path.read_bytes() == b"MATLAB 5.0 MAT-file, cut off here"
 
@@ -121,7 +121,7 @@ def test_a_learners_damaged_datasplits_mat_is_kept(smoke_cfg: Config, capsys: py
 def test_a_datasplits_mat_without_trn3_names_the_missing_array(smoke_cfg: Config) -> None:
     path = smoke_cfg.work_dir / "downloads" / "datasplits.mat"
     path.parent.mkdir(parents=True)
-    savemat(path, {key: np.arange(1, 11) for key in data.SPLITS_KEYS if key != "trn3"})
+    savemat(path, {key: np.arange(1, 11) for key in download.SPLITS_KEYS if key != "trn3"})
     saved = path.read_bytes()
     with pytest.raises(FlowersError, match="missing the array 'trn3'"):
         data.official_split(path, 1, {n: data.label_of(n) for n in range(1, 1361)})
@@ -197,7 +197,7 @@ def test_a_second_process_waits_for_the_lock_then_goes_on(smoke_cfg: Config, cap
     other.acquire()
     threading.Timer(0.5, other.release).start()
     start = time.perf_counter()
-    with data.data_lock(smoke_cfg, timeout=30):
+    with download.data_lock(smoke_cfg, timeout=30):
         waited = time.perf_counter() - start
     assert waited >= 0.4
     assert "Another process is preparing the data" in capsys.readouterr().out
@@ -210,7 +210,7 @@ def test_a_lock_held_too_long_gives_one_message(smoke_cfg: Config) -> None:
     other = FileLock(smoke_cfg.work_dir / ".lock")
     with other:
         with pytest.raises(FlowersError, match="Another process has been preparing the data.*run the cell again"):
-            with data.data_lock(smoke_cfg, timeout=0.2):
+            with download.data_lock(smoke_cfg, timeout=0.2):
                 pass
 
 
