@@ -8,12 +8,13 @@ STAMP  := $(VENV)/.installed-stamp
 # TensorFlow's C++ INFO lines ("oneDNN custom operations are on", ...) are noise here.
 export TF_CPP_MIN_LOG_LEVEL ?= 1
 
-.PHONY: help venv lint test tutorial accuracy checked-outputs bench student slides html browser colab-links clean
+.PHONY: help venv lint test check-student tutorial accuracy checked-outputs bench student slides html browser colab-links clean
 
 help:
 	@echo "make tutorial         run every lesson (profile: FLOWERS_PROFILE, default full) into build/"
 	@echo "make lint             ruff on the helpers, tools, tests, benchmark and lessons (pyproject.toml)"
 	@echo "make test             make lint, then unit tests + every notebook under nbval, smoke profile, offline"
+	@echo "make check-student    run the whole student edition under nbval (about 3 min; CI runs it after make test)"
 	@echo "make accuracy         lessons 01, 05-07 on seeds 1, 2, 3 -> build/accuracy.json and accuracy.md (mean test accuracy)"
 	@echo "make checked-outputs  re-execute the lessons (smoke) and store the checked outputs"
 	@echo "make bench            time pipelines, transfer vs cached features, fine-tune cuts, backbones -> build/bench.json"
@@ -51,6 +52,10 @@ test: lint
 	@$(MAKE) --no-print-directory $(REVEAL) || echo "reveal.js not installed: the slide tests will skip."
 	FLOWERS_PROFILE=smoke $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -n $(TEST_WORKERS) --durations=15
+
+# The student edition, run top to bottom (make test proves it runs from its own lesson run).
+check-student: $(STAMP)
+	FLOWERS_CHECK_STUDENT=1 $(PY) -m pytest tests/test_instructor_kit.py -k student_edition_runs -p no:cacheprovider -q
 
 tutorial: $(STAMP)
 	$(PY) -m tools.run_lessons

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 #: Test modules that use the lessons' outputs: they run on the lessons' worker, after them.
-AFTER_LESSONS_MODULES = ("tests/test_slides_browser.py",)
+AFTER_LESSONS_MODULES = ("tests/test_slides_browser.py", "tests/test_student_edition.py")
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -44,17 +44,55 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
 EXECUTED_LESSONS: dict[str, tuple[object, set[int]]] = {}
 
 
+#: What the lessons' worked solutions changed on disk, as nbval ran them in this process:
+#: {notebook path: [(cell index, changed files under the data and build folders)]}.
+#: tests/test_student_edition.py uses it to prove the student edition runs.
+SOLUTION_WRITES: dict[str, list[tuple[int, list[str]]]] = {}
+
+
+def _disk_state() -> dict[str, tuple[int, int]]:
+    """Size and modification time of every file in the configured data and build folders."""
+    import os
+
+    from helpers.config import load_config
+
+    cfg = load_config()
+    state = {}
+    for top in (cfg.data_dir, cfg.build_dir):
+        for folder, _, files in os.walk(top):
+            for name in files:
+                path = os.path.join(folder, name)
+                try:
+                    stat = os.stat(path)
+                except OSError:
+                    continue
+                state[path] = (stat.st_size, stat.st_mtime_ns)
+    return state
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item):
-    """After nbval has run (and compared) a lesson cell, keep what it printed and drew in the notebook."""
+    """After nbval has run (and compared) a lesson cell, keep what it printed and drew in the notebook.
+
+    Around a worked solution (a cell tagged ``solution``), also record the
+    files it created, changed or deleted in the data and build folders.
+    """
+    notebook = getattr(item.parent, "nb", None)
+    cell = getattr(item, "cell", None)
+    solution = notebook is not None and cell is not None and "solution" in cell.metadata.get("tags", [])
+    before = _disk_state() if solution else None
     outcome = yield
     outputs = getattr(item, "test_outputs", None)
-    notebook = getattr(item.parent, "nb", None)
     if outputs is None or notebook is None or outcome.excinfo is not None:
         return
+    index = next(i for i, c in enumerate(notebook.cells) if c is cell)
+    if before is not None:
+        after = _disk_state()
+        changed = sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+        SOLUTION_WRITES.setdefault(str(item.parent.path), []).append((index, changed))
     item.cell.outputs = list(outputs)
     _, ran = EXECUTED_LESSONS.setdefault(str(item.parent.path), (notebook, set()))
-    ran.add(next(i for i, cell in enumerate(notebook.cells) if cell is item.cell))
+    ran.add(index)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -70,3 +108,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def executed_lessons() -> dict[str, tuple[object, set[int]]]:
     """The lessons nbval ran in this process, with their outputs (:data:`EXECUTED_LESSONS`)."""
     return EXECUTED_LESSONS
+
+
+@pytest.fixture(scope="session")
+def solution_writes() -> dict[str, list[tuple[int, list[str]]]]:
+    """What each lesson's worked solutions changed on disk in this process (:data:`SOLUTION_WRITES`)."""
+    return SOLUTION_WRITES
