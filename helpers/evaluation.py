@@ -55,7 +55,6 @@ def load_image_for_model(path: Path | str, cfg: Config) -> np.ndarray:
         FlowersError: for a missing path, a folder, a file that is not an
             image, an image over :data:`MAX_PIXELS`, or an unreachable URL.
     """
-
     local = _local_photo(path, cfg)
     try:
         with Image.open(local) as im:

@@ -20,7 +20,6 @@ from helpers.models import HEAD_DROPOUT
 
 def feature_extractor(base):
     """The base followed by global average pooling: one vector per image (2,048 for InceptionV3)."""
-
     return Model(base.input, layers.GlobalAveragePooling2D(name="avg_pool")(base.output),
                  name=f"{base.name}_features")
 
@@ -58,7 +57,6 @@ def feature_head(n_features: int, n_classes: int = 17, hidden: int = 1024,
     :func:`helpers.models.add_head`, so their weights can be copied over, and
     it has the same Dropout (default: ``models.HEAD_DROPOUT``).
     """
-
     dropout = HEAD_DROPOUT if dropout is None else dropout
     stack: list[object] = [keras.Input((n_features,))]
     if dropout:

@@ -49,13 +49,11 @@ def preprocess_function(cfg: Config) -> Callable[[np.ndarray], np.ndarray]:
 
 def training_datagen(cfg: Config):
     """An ``ImageDataGenerator`` that preprocesses and augments (training set only)."""
-
     return ImageDataGenerator(preprocessing_function=preprocess_function(cfg), **AUGMENTATION)
 
 
 def evaluation_datagen(cfg: Config):
     """An ``ImageDataGenerator`` that only preprocesses (validation and test sets)."""
-
     return ImageDataGenerator(preprocessing_function=preprocess_function(cfg))
 
 
@@ -179,7 +177,6 @@ def make_datasets(cfg: Config, folder: Path, augment: bool = True, cache: bool =
     datasets then served 1 or 2 batches instead of 22. Peek at a batch of an
     uncached copy instead.
     """
-
     preprocess = preprocess_function(cfg)
     augmenter = augmentation_layers(cfg.seed) if augment else None
     size = (cfg.image_size, cfg.image_size)

@@ -45,7 +45,6 @@ def _keras_cache() -> Path:
 
 def _damaged_weights() -> list[Path]:
     """The ``.h5`` files in Keras' weights cache that cannot be opened (a cut-off download)."""
-
     damaged = []
     for path in sorted((_keras_cache() / "models").glob("*.h5")):
         try:
@@ -144,7 +143,6 @@ def add_head(base, n_classes: int = 17, hidden: int = 1024, dropout: float = HEA
     The model shares its layers with ``base``: ``model.layers[i] is base.layers[i]``,
     so freezing a layer of ``base`` freezes it in ``model`` too.
     """
-
     x = layers.GlobalAveragePooling2D(name="avg_pool")(base.output)
     if dropout:
         x = layers.Dropout(dropout, name="dropout_features")(x)

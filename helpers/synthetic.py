@@ -157,7 +157,6 @@ def write_datasplits(path: Path, seed: int = 0) -> None:
     Like the real one it holds ``trn1..3`` (680 ids), ``val1..3`` and
     ``tst1..3`` (340 ids each): 1-based image numbers, 40/20/20 per class.
     """
-
     mats: dict[str, np.ndarray] = {}
     for k in (1, 2, 3):
         rng = np.random.default_rng([seed, 1000 + k])

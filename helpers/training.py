@@ -48,7 +48,6 @@ def distribution_strategy(devices: list[str] | None = None):
     Args:
         devices: The devices to mirror over (default: every visible GPU).
     """
-
     if devices is None:
         devices = [d.name for d in tf.config.list_logical_devices("GPU")]
     if len(devices) > 1:
@@ -114,7 +113,6 @@ def unfreeze_top(model, freeze_through: str = "mixed8", keep_batchnorm_frozen: b
 
 def set_trainable_from(model, first_trainable: int, keep_batchnorm_frozen: bool = True) -> None:
     """Freeze ``model.layers[:first_trainable]`` and unfreeze the rest (BatchNorm optionally kept frozen)."""
-
     model.trainable = True
     for i, layer in enumerate(model.layers):
         frozen = i < first_trainable or (keep_batchnorm_frozen and isinstance(layer, layers.BatchNormalization))
@@ -127,7 +125,6 @@ LABEL_SMOOTHING = 0.1
 
 def _compile(model, learning_rate: float) -> None:
     """Adam at ``learning_rate``, cross-entropy with label smoothing, accuracy: both phases' settings."""
-
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=LABEL_SMOOTHING),
                   metrics=["accuracy"])
@@ -149,7 +146,6 @@ PATIENCE = 5
 
 def make_callbacks(cfg: Config, phase: str, patience: int = PATIENCE) -> list[object]:
     """ModelCheckpoint and EarlyStopping on the validation loss (best weights restored), CSVLogger."""
-
     checkpoint, log = model_path(cfg, phase), log_path(cfg, phase)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -325,7 +321,6 @@ def load_phase_model(cfg: Config, phase: str):
             damaged, made from another split or run (:func:`check_identity`),
             or trained for another input size.
     """
-
     path = model_path(cfg, phase)
     lesson = PHASE_LESSON[phase]
     if not path.exists():
