@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
@@ -135,3 +136,15 @@ def test_lesson_02_bar_chart_is_speed_bars() -> None:
     assert ns["ax"].get_xlabel() == theirs.get_xlabel()
     assert ns["ax"].yaxis_inverted() and theirs.yaxis_inverted()
     plt.close("all")
+
+
+def test_lesson_06_fine_tunes_with_the_helpers_learning_rate_and_patience() -> None:
+    """Lesson 08 fine-tunes through compile_finetune and fit_phase: they must use lesson 06's settings."""
+    import papermill as pm
+
+    lesson = next((Path(__file__).resolve().parents[1] / "notebooks").glob("06_*.ipynb"))
+    assert float(pm.inspect_notebook(str(lesson))["learning_rate"]["default"]) == training.FINETUNE_LEARNING_RATE
+    assert "patience=training.FINETUNE_PATIENCE" in lesson_cell("06", "callbacks=training.make_callbacks(")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    training.compile_finetune(model)
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(training.FINETUNE_LEARNING_RATE)
