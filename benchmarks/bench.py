@@ -71,9 +71,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as a script: make the working tree's helpers importable
     sys.path.insert(0, str(REPO_ROOT))
 
+from helpers.environment import HARMLESS_WARNINGS, import_tensorflow  # noqa: E402
+
+import_tensorflow()  # before the helpers below load TensorFlow: it hides TensorFlow's start-up noise
+
 from helpers import data, features, generators, models, synthetic, timing, training  # noqa: E402
 from helpers.config import Config, load_config  # noqa: E402
-from helpers.environment import HARMLESS_WARNINGS, import_tensorflow  # noqa: E402
 
 #: Section titles of the printed report (the test checks that each one is printed).
 SECTIONS: tuple[str, ...] = ("Input pipeline", "Transfer phase", "Fine-tuning step",
@@ -523,8 +526,6 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = (args.data_dir or DEFAULT_DATA_DIRS[settings.mode]).expanduser().resolve()
     out = args.out.expanduser().resolve()
     start = time.perf_counter()
-
-    import_tensorflow()
     import keras
 
     for message in HARMLESS_WARNINGS:

@@ -151,9 +151,6 @@ def seeded_split(labels: dict[int, int], sizes: tuple[int, int, int], seed: int)
     return out
 
 
-#: The arrays of ``datasplits.mat``: image numbers of the three official splits.
-
-
 def official_split(mat_path: Path, which: int, labels: dict[int, int]) -> dict[int, str]:
     """Split ``which`` (1, 2 or 3) of ``datasplits.mat``: ids in ``trn``/``val``/``tst``.
 

@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import keras
 import numpy as np
 from filelock import FileLock, Timeout
 from scipy.io import loadmat
@@ -32,6 +31,12 @@ from helpers.errors import FlowersError
 from helpers.files import write_text_atomic
 
 ARCHIVE_NAME = "17flowers.tgz"
+
+# The two functions that call ``get_file`` import Keras themselves.
+# ``helpers.data`` imports this module, and ``helpers.results`` (so ``make
+# tutorial``'s runner and the other tools) imports ``helpers.data``; importing
+# Keras took 7-8 s on the development CPU, and it would load TensorFlow before
+# the setup cell quiets its start-up messages.
 #: The nine arrays of ``datasplits.mat``: ``trn1``, ``val1``, ``tst1``, ... ``tst3``.
 SPLITS_KEYS: tuple[str, ...] = tuple(f"{key}{which}" for which in (1, 2, 3) for key in ("trn", "val", "tst"))
 
@@ -137,6 +142,8 @@ def _fetch(cfg: Config, name: str, url: str, md5: str | None, variable: str) -> 
             or a download that fails its md5 check.
     """
     downloads = cfg.work_dir / "downloads"
+    import keras  # here, not at the top: see the note under ARCHIVE_NAME
+
     # get_file silently falls back to /tmp/.keras when the cache folder does not exist yet.
     downloads.mkdir(parents=True, exist_ok=True)
     target = downloads / name
@@ -245,6 +252,8 @@ def _download_archive(cfg: Config, verbose: bool) -> Path:
         return FlowersError(f"{what} The course did not download {archive}, so it was kept: replace it "
                             f"with a good copy, or move it away to download the archive from "
                             f"{cfg.archive_url}.")
+
+    import keras  # here, not at the top: see the note under ARCHIVE_NAME
 
     try:  # the file is there and checked: get_file only extracts it
         keras.utils.get_file(fname=ARCHIVE_NAME, origin=cfg.archive_url, file_hash=md5, hash_algorithm="md5",

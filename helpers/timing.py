@@ -3,9 +3,11 @@
 Lesson 02 times the ``ImageDataGenerator`` iterators, lesson 06 a fine-tuning
 step, lesson 08 the ``tf.data`` pipeline, a forward pass and an epoch of the
 cached-features head; ``benchmarks/bench.py`` times all of them in one run.
-Every timer leaves out a warm-up (the first batch, the first call that builds
-the compiled step) and reports the **median** of repeated compiled calls,
-which one slow step cannot move.
+The loaders' timers count every image over a stretch of batches (the
+iterator's after a first, untimed batch; the ``tf.data`` one over one whole
+pass, so that a cache's first and later passes can be told apart). The model
+timers leave out a warm-up call (it builds the compiled step) and report the
+**median** of repeated compiled calls, which one slow step cannot move.
 """
 
 from __future__ import annotations

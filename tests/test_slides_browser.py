@@ -31,7 +31,8 @@ CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 #: Chromium flags for a headless run that makes no request of its own (the machine may have no network).
 FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-default-apps", "--hide-scrollbars", f"--window-size={slides.WIDTH},{slides.HEIGHT}",
+         "--disable-default-apps", "--hide-scrollbars", "--disable-dev-shm-usage",
+         f"--window-size={slides.WIDTH},{slides.HEIGHT}",
          # A request for any other host fails at once instead of waiting for a network.
          "--host-resolver-rules=MAP * ~NOTFOUND")
 
@@ -103,9 +104,15 @@ def browser():
     driver.quit()
 
 
+def _requests(browser) -> list[str]:
+    """The URLs requested since the last call (Chromium's network log)."""
+    events = [json.loads(entry["message"])["message"] for entry in browser.get_log("performance")]
+    return [e["params"]["request"]["url"] for e in events if e["method"] == "Network.requestWillBeSent"]
+
+
 def _open(browser, page: Path) -> list[str]:
     """Open ``page``, wait until reveal.js is ready; return every URL the page requested."""
-    browser.get_log("performance")  # forget the previous page's requests
+    _requests(browser)  # forget the previous page's requests
     browser.get(page.resolve().as_uri())
     for _ in range(100):
         if browser.execute_script("return typeof Reveal !== 'undefined' && Reveal.isReady()"):
@@ -113,8 +120,13 @@ def _open(browser, page: Path) -> list[str]:
         time.sleep(0.1)
     else:
         pytest.fail(f"{page.name}: reveal.js did not start (is {slides.REVEAL_FOLDER}/ beside it?)")
-    events = [json.loads(entry["message"])["message"] for entry in browser.get_log("performance")]
-    return [e["params"]["request"]["url"] for e in events if e["method"] == "Network.requestWillBeSent"]
+    return _requests(browser)
+
+
+def _outside(urls: list[str], folder: Path) -> list[str]:
+    """The URLs that leave ``folder``: another host, or a file elsewhere on this machine."""
+    inside = folder.resolve().as_uri() + "/"
+    return [url for url in urls if not (url.startswith(inside) or url.startswith("data:"))]
 
 
 def test_every_deck_works_offline_and_every_slide_fits_1280_by_720(decks: Path, browser) -> None:
@@ -123,10 +135,11 @@ def test_every_deck_works_offline_and_every_slide_fits_1280_by_720(decks: Path, 
         deck = decks / f"{path.stem}.slides.html"
         requests = _open(browser, deck)
         assert any(url.endswith("/dist/reveal.js") for url in requests), f"{deck.name} did not load reveal.js"
-        outside = [url for url in requests if not url.startswith(("file:", "data:"))]
+        measured = browser.execute_script(MEASURE)
+        requests += _requests(browser)  # what showing each slide asked for (pictures, fonts)
+        outside = _outside(requests, decks)
         if outside:
             external[deck.name] = outside
-        measured = browser.execute_script(MEASURE)
         assert (measured["width"], measured["height"]) == (slides.WIDTH, slides.HEIGHT)
         assert len(measured["slides"]) >= 5, f"{deck.name}: only {len(measured['slides'])} slides"
         for slide in measured["slides"]:
@@ -135,16 +148,15 @@ def test_every_deck_works_offline_and_every_slide_fits_1280_by_720(decks: Path, 
             if slide["height"] > slides.HEIGHT or slide["width"] > slides.WIDTH or slide["scrolling"]:
                 overflowing.append(f"{deck.name} #/{slide['h']}/{slide['v']} ({slide['width']} x {slide['height']}, "
                                    f"{slide['scrolling']} scrolling boxes): {slide['text']}")
-    assert not external, f"requests that leave the machine: {external}"
+    assert not external, f"requests that leave the decks' folder: {external}"
     assert not overflowing, "slides larger than 1280 x 720:\n" + "\n".join(overflowing)
     assert pictures >= 5, f"only {pictures} pictures in all the decks: the lessons' plots are missing"
 
 
 def test_the_slides_index_opens_offline_and_links_every_deck(decks: Path, browser) -> None:
-    browser.get_log("performance")
+    _requests(browser)
     browser.get((decks / "index.html").resolve().as_uri())
     links = browser.execute_script("return [...document.querySelectorAll('a')].map(a => a.href)")
     assert [Path(link).name for link in links] == [f"{p.stem}.slides.html" for p in lesson_paths()]
-    events = [json.loads(e["message"])["message"] for e in browser.get_log("performance")]
-    urls = [e["params"]["request"]["url"] for e in events if e["method"] == "Network.requestWillBeSent"]
-    assert all(url.startswith(("file:", "data:")) for url in urls), urls
+    urls = _requests(browser)
+    assert urls and not _outside(urls, decks), urls

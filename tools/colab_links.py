@@ -63,8 +63,7 @@ def stamp(nb: nbformat.NotebookNode, repository: str, branch: str, lesson: str) 
     bootstrap = next(c for c in nb.cells if "bootstrap" in c.metadata.get("tags", []))
     if not _SOURCE_LINE.search(bootstrap.source):
         raise SystemExit(f"{lesson}: its bootstrap cell has no COURSE_SOURCE = \"...\" line to fill in.")
-    source = repository if repository.startswith("git+") else f"git+{repository.rstrip('/')}"
-    bootstrap.source = _SOURCE_LINE.sub(f'COURSE_SOURCE = "{source}"', bootstrap.source)
+    bootstrap.source = _SOURCE_LINE.sub(f'COURSE_SOURCE = "git+{repository.rstrip("/")}"', bootstrap.source)
     return nb
 
 
@@ -78,8 +77,8 @@ def main(argv: list[str]) -> int:
         print(NO_ADDRESS)
         return 1
     lessons = lesson_paths(args.root)
-    for path in lessons:
-        nb = stamp(nbformat.read(path, as_version=4), repository, args.branch, path.name)
+    stamped = [stamp(nbformat.read(path, as_version=4), repository, args.branch, path.name) for path in lessons]
+    for path, nb in zip(lessons, stamped):  # all or nothing: a lesson that cannot be stamped stops the rest
         nbformat.write(nb, path)
     print(f"Stamped {len(lessons)} lessons with Colab links to {repository} ({args.branch}).")
     return 0
