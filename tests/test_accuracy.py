@@ -30,7 +30,7 @@ def fake_results(probe: float, transfer: float, finetune: float, test: float = 0
 
 
 def test_the_lessons_are_01_05_06_07_in_order() -> None:
-    names = [p.name[:2] for p in accuracy.lesson_paths(ROOT)]
+    names = [p.name[:2] for p in accuracy.accuracy_lessons(ROOT)]
     assert names == ["01", "05", "06", "07"]
 
 

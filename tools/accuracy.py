@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from tools import run_lessons
+from tools.common import lesson_paths
 
 #: The lessons that train and score; 02-04 only show things, and 08 is about speed.
 LESSONS: tuple[str, ...] = ("01", "05", "06", "07")
@@ -40,9 +41,9 @@ MODELS: dict[str, str] = {"probe": "linear probe", "transfer": "transfer phase",
 PARAMETERS: dict[str, object] = {"compare_speed": False}
 
 
-def lesson_paths(root: Path) -> list[Path]:
+def accuracy_lessons(root: Path) -> list[Path]:
     """The notebooks of :data:`LESSONS`, in order."""
-    return [next((root / "notebooks").glob(f"{n}_*.ipynb")) for n in LESSONS]
+    return [path for path in lesson_paths(root) if path.name[:2] in LESSONS]
 
 
 def seed_summary(results: dict[str, Any]) -> dict[str, Any]:
@@ -112,7 +113,7 @@ def main(argv: list[str]) -> int:
 
     base = load_config()
     root = Path(__file__).resolve().parents[1]
-    notebooks = lesson_paths(root)
+    notebooks = accuracy_lessons(root)
     start = time.perf_counter()
     per_seed: dict[int, dict[str, Any]] = {}
     for seed in args.seeds:

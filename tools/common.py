@@ -8,9 +8,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+#: The file names of the numbered lessons.
+LESSON_GLOB = "[0-9][0-9]_*.ipynb"
+
+
+def lessons_in(folder: Path) -> list[Path]:
+    """The lesson notebooks in ``folder`` (``notebooks/``, ``build/executed/``...), in course order."""
+    return sorted(Path(folder).glob(LESSON_GLOB))
+
+
 def lesson_paths(root: Path = ROOT) -> list[Path]:
     """The numbered lessons, ``notebooks/NN_*.ipynb``, in order."""
-    return sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    return lessons_in(root / "notebooks")
 
 
 def default_build_dir() -> Path:

@@ -38,9 +38,8 @@ from typing import Any
 import nbformat
 
 from tools import slides
-from tools.common import ROOT, default_build_dir
+from tools.common import default_build_dir, lesson_paths, lessons_in
 
-LESSON_GLOB = "[0-9][0-9]_*.ipynb"
 RUN_TUTORIAL_FIRST = "run `make tutorial` first (FLOWERS_PROFILE=smoke make tutorial works offline)"
 
 _TITLE = re.compile(r"^#\s+Lesson\s+\d+\s*[—–-]+\s*(?P<title>.+?)\s*$", re.MULTILINE)
@@ -96,11 +95,6 @@ def parse_objectives(markdown: str) -> list[str]:
         else:
             break
     return items
-
-
-def lessons_in(folder: Path) -> list[Path]:
-    """The lesson notebooks in ``folder``, in course order."""
-    return sorted(folder.glob(LESSON_GLOB))
 
 
 def _remove_stale(out_dir: Path, suffix: str, keep: set[str]) -> None:
@@ -292,7 +286,7 @@ def build_html(build_dir: Path, out_dir: Path) -> list[Path]:
     executed = lessons_in(build_dir / "executed")
     if not executed:
         raise SystemExit(f"No executed lessons in {build_dir / 'executed'}: {RUN_TUTORIAL_FIRST}.")
-    missing = sorted({p.name for p in lessons_in(ROOT / "notebooks")} - {p.name for p in executed})
+    missing = sorted({p.name for p in lesson_paths()} - {p.name for p in executed})
     if missing:
         print(f"Not executed yet, so not in the site: {', '.join(missing)} ({RUN_TUTORIAL_FIRST}).")
     lessons = [read_lesson(p) for p in executed]
@@ -323,7 +317,7 @@ def build_slides(build_dir: Path, out_dir: Path) -> list[Path]:
     sources = lessons_in(build_dir / "executed")
     origin = "the executed lessons (with outputs)"
     if not sources:
-        sources = lessons_in(ROOT / "notebooks")
+        sources = lesson_paths()
         origin = f"notebooks/ (without outputs: {RUN_TUTORIAL_FIRST} for decks with outputs and plots)"
     out_dir.mkdir(parents=True, exist_ok=True)
     slides.copy_reveal(out_dir)

@@ -22,14 +22,17 @@ headless Chromium and measures every slide.
 
 from __future__ import annotations
 
+import base64
 import copy
 import re
 import shutil
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
+from tools import student
 from tools.common import ROOT
 
 #: The screen the decks are made for, in CSS pixels (reveal.js scales them to other screens).
@@ -43,7 +46,7 @@ MAX_OUTPUT_LINES = 10
 #: Sections (``##`` headings) that stay out of the decks.
 LEFT_OUT_SECTIONS = ("Setup",)
 #: Cells with one of these tags stay out of the decks.
-LEFT_OUT_TAGS = frozenset({"bootstrap", "parameters", "solution"})
+LEFT_OUT_TAGS = frozenset({"bootstrap", "parameters", student.SOLUTION_TAG})
 
 #: Where ``npm ci`` puts reveal.js, and the files of it that a deck needs.
 REVEAL_SOURCE = ROOT / "node_modules" / "reveal.js"
@@ -52,7 +55,6 @@ REVEAL_FOLDER = "reveal.js"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*$")
-_SOLUTION = re.compile(r"^###\s+Solution\s+\d+\s*$", re.MULTILINE)
 
 # Heights, in pixels at 1280 x 720, measured in Chromium on the decks (rounded up).
 _PROSE_LINE, _PROSE_CHARS = 34, 95      # a line of prose at the template's 22 px
@@ -108,9 +110,6 @@ def markdown_height(source: str) -> int:
 
 def _image_height(output: nbformat.NotebookNode) -> int:
     """Shown height of a picture: its size from the PNG header, fitted to the slide's width and IMAGE_HEIGHT."""
-    import base64
-    import struct
-
     png = base64.b64decode(output["data"]["image/png"][:64])
     width, height = struct.unpack(">II", png[16:24])
     scale = min(1.0, (WIDTH - 40) / width, IMAGE_HEIGHT / height)
@@ -230,7 +229,7 @@ def lesson_parts(nb: nbformat.NotebookNode, budget: int = BUDGET) -> list[Part]:
             skipping = heading[1] in LEFT_OUT_SECTIONS
         if skipping or LEFT_OUT_TAGS & set(cell.metadata.get("tags", [])):
             continue
-        if cell.cell_type == "markdown" and _SOLUTION.search(cell.source):
+        if student.solution_number(cell) is not None:  # the "### Solution N" heading
             continue
         if cell.cell_type == "raw":
             continue

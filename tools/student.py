@@ -32,9 +32,7 @@ from nbconvert import NotebookExporter
 from nbconvert.preprocessors import Preprocessor
 
 from tools import nbtool
-from tools.common import ROOT, default_build_dir
-
-LESSON_GLOB = "[0-9][0-9]_*.ipynb"
+from tools.common import LESSON_GLOB, default_build_dir, lesson_paths
 
 SOLUTION_TAG = "solution"
 PLACEHOLDER_TAG = "placeholder"
@@ -135,7 +133,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--build-dir", type=Path, help="the build folder (default: FLOWERS_BUILD_DIR or build/)")
     parser.add_argument("--out", type=Path, help="where the student edition goes (default: BUILD_DIR/student)")
     args = parser.parse_args(argv)
-    notebooks = args.notebooks or sorted((ROOT / "notebooks").glob(LESSON_GLOB))
+    notebooks = args.notebooks or lesson_paths()
     out_dir = args.out or (args.build_dir or default_build_dir()) / "student"
     written = build(notebooks, out_dir)
     print(f"Student edition of {len(written)} lesson(s) in {out_dir}")
