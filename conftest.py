@@ -6,6 +6,8 @@ lessons in order too.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 #: Test modules that use the lessons' outputs: they run on the lessons' worker, after them.
@@ -52,9 +54,7 @@ SOLUTION_WRITES: dict[str, list[tuple[int, list[str]]]] = {}
 
 def _disk_state() -> dict[str, tuple[int, int]]:
     """Size and modification time of every file in the configured data and build folders."""
-    import os
-
-    from helpers.config import load_config
+    from helpers.config import load_config  # imported when a lesson runs, not when pytest starts
 
     cfg = load_config()
     state = {}

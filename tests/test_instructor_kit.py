@@ -333,7 +333,7 @@ def test_html_without_executed_lessons_says_to_run_the_tutorial(tmp_path: Path) 
     assert not (tmp_path / "build" / "site").exists()
 
 
-@pytest.mark.skipif(not (slides.REVEAL_SOURCE / "dist" / "reveal.js").is_file(),
+@pytest.mark.skipif(not slides.reveal_installed(),
                     reason="reveal.js is not installed: `npm ci` (make test runs it when npm is there)")
 @pytest.mark.parametrize("executed", [True, False], ids=["from-executed", "from-notebooks"])
 def test_slides_build_with_an_index_whose_links_resolve(fake_build: Path, tmp_path: Path, executed: bool) -> None:

@@ -57,7 +57,7 @@ def _missing_tools() -> str | None:
     if not (CHROMIUM and CHROMEDRIVER):
         return ("headless Chromium and ChromeDriver are not installed: `make browser` installs Debian's "
                 "chromium and chromium-driver packages")
-    if not (slides.REVEAL_SOURCE / "dist" / "reveal.js").is_file():
+    if not slides.reveal_installed():
         return "reveal.js is not installed: `npm ci` (run by `make test` and `make slides` when npm is there)"
     return None
 
@@ -88,8 +88,9 @@ def decks(executed_lessons: dict[str, tuple[nbformat.NotebookNode, set[int]]],
 @pytest.fixture(scope="module")
 def browser():
     """Headless Chromium through ChromeDriver, with its network log on."""
-    if _missing_tools():
-        pytest.skip(_missing_tools())
+    missing = _missing_tools()
+    if missing:
+        pytest.skip(missing)
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

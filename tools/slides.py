@@ -271,13 +271,18 @@ def slide_notebook(nb: nbformat.NotebookNode, budget: int = BUDGET) -> nbformat.
     return deck
 
 
+def reveal_installed(source: Path = REVEAL_SOURCE) -> bool:
+    """Whether ``npm ci`` has put reveal.js under ``source``."""
+    return (source / "dist" / "reveal.js").is_file()
+
+
 def copy_reveal(out_dir: Path, source: Path = REVEAL_SOURCE) -> Path:
     """Copy the reveal.js files a deck needs into ``out_dir/reveal.js``; return that folder.
 
     Raises:
         RevealMissing: reveal.js is not under node_modules/ (one message: how to get it).
     """
-    if not (source / "dist" / "reveal.js").is_file():
+    if not reveal_installed(source):
         raise RevealMissing(
             f"reveal.js is not installed ({source / 'dist' / 'reveal.js'} is missing). `make slides` "
             "installs it with `npm ci` (Node.js and npm are needed once, e.g. `apt-get install npm`); "
