@@ -50,13 +50,16 @@ def test_seed_summary_refuses_a_run_that_did_not_choose_or_score(missing: str) -
 
 
 def test_aggregate_is_the_mean_and_the_sample_standard_deviation() -> None:
-    per_seed = {1: {"probe_val": 0.90, "transfer_val": 0.95, "finetune_val": 0.96, "test": 0.96},
-                2: {"probe_val": 0.92, "transfer_val": 0.93, "finetune_val": 0.97, "test": 0.97},
-                3: {"probe_val": 0.94, "transfer_val": 0.94, "finetune_val": 0.95, "test": 0.95}}
+    tests = {"probe_test": 0.9, "transfer_test": 0.9, "finetune_test": 0.9}
+    per_seed = {1: {"probe_val": 0.90, "transfer_val": 0.95, "finetune_val": 0.96, "test": 0.96, **tests},
+                2: {"probe_val": 0.92, "transfer_val": 0.93, "finetune_val": 0.97, "test": 0.97, **tests},
+                3: {"probe_val": 0.94, "transfer_val": 0.94, "finetune_val": 0.95, "test": 0.95,
+                    **tests, "finetune_test": 0.93}}
     summary = accuracy.aggregate(per_seed)
     assert summary["probe_val"]["mean"] == pytest.approx(0.92)
     assert summary["probe_val"]["std"] == pytest.approx(0.02)              # n - 1 in the denominator
     assert summary["test"]["std"] == pytest.approx(statistics.stdev([0.96, 0.97, 0.95]))
+    assert summary["finetune_test"]["mean"] == pytest.approx(0.91)
 
 
 def test_main_runs_each_seed_in_its_own_build_folder_and_writes_the_table(
@@ -72,7 +75,12 @@ def test_main_runs_each_seed_in_its_own_build_folder_and_writes_the_table(
         (Path(build) / "results.json").write_text(json.dumps(fake_results(*scores[int(seed)])))
         return 0
 
+    def fake_test_scores(cfg) -> dict[str, float]:
+        assert (cfg.seed, cfg.build_dir.name) == (int(os.environ["FLOWERS_SEED"]), f"seed-{cfg.seed}")
+        return {"probe_test": 0.90 + cfg.seed / 100, "transfer_test": 0.91, "finetune_test": 0.94}
+
     monkeypatch.setattr(run_lessons, "main", fake_run)
+    monkeypatch.setattr(accuracy, "candidate_test_accuracies", fake_test_scores)
     for name, value in {"FLOWERS_PROFILE": "smoke", "FLOWERS_BUILD_DIR": str(tmp_path),
                         "FLOWERS_DATA_DIR": str(tmp_path / "data"), "FLOWERS_SEED": "42"}.items():
         monkeypatch.setenv(name, value)
@@ -88,9 +96,43 @@ def test_main_runs_each_seed_in_its_own_build_folder_and_writes_the_table(
     assert report["summary"]["probe_val"]["mean"] == pytest.approx(0.93)
     assert report["seeds"]["2"]["chosen"] == "transfer" and report["seeds"]["2"]["test"] == 0.97
     table = (tmp_path / "accuracy.md").read_text()
-    assert "| 2 | 0.930 | 0.950 | 0.940 | transfer phase | 0.970 |" in table
+    assert "| 2 | 0.930 | 0.950 | 0.940 | transfer phase | 0.970 | 0.920 | 0.910 | 0.940 |" in table
     assert "**0.960 ± 0.010**" in table
+    assert report["summary"]["probe_test"]["mean"] == pytest.approx(0.92)
+    assert report["summary"]["finetune_test"] == {"mean": pytest.approx(0.94), "std": 0.0}
     assert "seeded 40/20/20 splits" in table and "smoke profile" in table
+
+
+def test_each_candidate_is_scored_on_its_own_run_s_test_photos(
+        tmp_path: Path, synthetic_source: Path) -> None:
+    """The report's test columns: the three saved models of this run, on the test split, not validation."""
+    import keras
+
+    from conftest import smoke_split
+    from helpers import generators, models, training
+
+    cfg, folder = smoke_split(tmp_path, synthetic_source)
+    cfg = cfg.replace(image_size=32, batch_size=32)
+    gens = generators.make_generators(cfg, folder)
+    expected = {}
+    for number, phase in enumerate(accuracy.MODELS):
+        keras.utils.set_random_seed(number)        # three different untrained models
+        inputs = keras.Input((32, 32, 3))
+        base = keras.Model(inputs, keras.layers.Conv2D(8, 3, activation="relu")(inputs))
+        model = models.add_head(base)
+        if phase == "probe":                       # lesson 05 saves its probe uncompiled, without fit_phase
+            training.start_clean(cfg, phase)
+            model.save(training.model_path(cfg, phase))
+        else:                                      # fine-tuning continues the transfer phase's epochs
+            training.compile_transfer(model)
+            training.fit_phase(cfg, model, gens, phase, epochs=number, initial_epoch=number - 1, verbose=0)
+        model = training.load_phase_model(cfg, phase)
+        predicted = model.predict(gens.test, verbose=0).argmax(axis=1)
+        expected[f"{phase}_test"] = float((predicted == gens.test.classes).mean())
+
+    scores = accuracy.candidate_test_accuracies(cfg)
+    assert scores == pytest.approx(expected, abs=1e-4)
+    assert len(set(scores.values())) > 1, "three different models, three different scores"
 
 
 def test_main_stops_when_a_lesson_stops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
