@@ -2,6 +2,8 @@
 
 Lessons and the lesson runner each add their part with :func:`update_results`;
 nested dictionaries are merged, so nobody overwrites somebody else's numbers.
+A phase that starts again removes its old numbers, and those of what was built
+on it, with :func:`forget_results`.
 The file belongs to one run identity (:func:`helpers.data.run_identity`:
 profile, backbone, image size, split, seed, archive), recorded in it as
 ``identity``: numbers of another identity are dropped, never mixed in.
@@ -10,6 +12,7 @@ profile, backbone, image size, split, seed, archive), recorded in it as
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +69,29 @@ def update_results(cfg: Config, values: dict[str, Any]) -> dict[str, Any]:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, json.dumps(merged, indent=2, sort_keys=True) + "\n")
     return merged
+
+
+def forget_results(cfg: Config, keys: Iterable[str]) -> list[str]:
+    """Remove entries, given as dotted paths (``"phases.finetune"``, ``"chosen"``), from this run's results.
+
+    A phase that starts again calls this (through ``training.start_clean``) for
+    its own numbers and those of everything built on it, so the file never shows
+    a number of a model that is gone. Results of another run identity are left
+    alone (the next :func:`update_results` replaces them). Returns the paths removed.
+    """
+    results = read_results(cfg)
+    removed = []
+    for dotted in keys:
+        *parents, last = dotted.split(".")
+        node: Any = results
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and last in node:
+            del node[last]
+            removed.append(dotted)
+    if removed:
+        write_text_atomic(results_path(cfg), json.dumps(results, indent=2, sort_keys=True) + "\n")
+    return removed
 
 
 #: What a complete run (lessons 01-07) records, as dotted paths.

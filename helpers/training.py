@@ -36,6 +36,7 @@ from helpers.config import Config
 from helpers.errors import FlowersError
 from helpers.files import write_text_atomic
 from helpers.models import layer_index
+from helpers.results import forget_results
 
 
 def distribution_strategy(devices: list[str] | None = None):
@@ -170,6 +171,8 @@ def best_epoch(history: dict[str, list[float]]) -> int:
 
 #: The phases built one on another, in order (lesson 05's linear probe stands alone).
 PHASE_ORDER: tuple[str, ...] = ("transfer", "finetune", "final")
+#: What lesson 07 records about its choice; any candidate that starts again retires them.
+CHOICE_RESULTS: tuple[str, ...] = ("chosen", "test_accuracy", "test_images")
 #: The lesson that makes each phase's files.
 PHASE_LESSON: dict[str, str] = {"probe": "05", "transfer": "05", "finetune": "06", "final": "07"}
 
@@ -190,7 +193,9 @@ def start_clean(cfg: Config, phase: str) -> list[Path]:
     """Start ``phase`` afresh: delete its old files and those of every later phase; record this run.
 
     The later phases were built on this one's old files, so they are retired
-    too (re-running lesson 05 retires lesson 06's model). The phase's record
+    too (re-running lesson 05 retires lesson 06's model), and so are their
+    numbers in ``results.json``, with lesson 07's choice and test score
+    (:data:`CHOICE_RESULTS`), which came from the old candidates. The phase's record
     (:func:`identity_path`) then names this run's settings and split, and for
     a phase built on an earlier one, the earlier one's record, so that
     :func:`check_identity` can refuse a model of another split or run.
@@ -203,6 +208,7 @@ def start_clean(cfg: Config, phase: str) -> list[Path]:
     gone = [p for p in candidates if p.exists()]
     for path in gone:
         path.unlink()
+    forget_results(cfg, [*(f"phases.{p}" for p in (phase, *later) if p != "final"), *CHOICE_RESULTS])
     started_from = None
     if phase in PHASE_ORDER[1:]:
         previous = PHASE_ORDER[PHASE_ORDER.index(phase) - 1]

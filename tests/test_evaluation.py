@@ -96,6 +96,39 @@ def test_results_merge_and_schema(cfg) -> None:
     assert results.read_results(cfg) == merged
 
 
+def _a_complete_run(cfg) -> dict:
+    return results.update_results(cfg, {
+        "chosen": "finetune", "test_accuracy": 0.9, "test_images": 340, "lessons": {"05_transfer_learning": 9},
+        "phases": {"probe": {"val_accuracy": 0.8}, "transfer": {"epochs": 3, "val_accuracy": 0.85},
+                   "finetune": {"epochs": 2, "val_accuracy": 0.9}}})
+
+
+def test_forget_results_removes_dotted_entries_and_only_those(cfg) -> None:
+    _a_complete_run(cfg)
+    removed = results.forget_results(cfg, ["phases.finetune", "chosen", "phases.final", "nothing.here"])
+    assert removed == ["phases.finetune", "chosen"]
+    left = results.read_results(cfg)
+    assert "chosen" not in left and set(left["phases"]) == {"probe", "transfer"}
+    assert left["test_accuracy"] == 0.9 and left["lessons"] == {"05_transfer_learning": 9}
+    assert results.forget_results(cfg.replace(seed=7), ["test_accuracy"]) == []   # another run: untouched
+    assert results.read_results(cfg)["test_accuracy"] == 0.9
+
+
+@pytest.mark.parametrize(("phase", "kept"), [("probe", {"transfer", "finetune"}), ("transfer", {"probe"}),
+                                             ("finetune", {"probe", "transfer"}),
+                                             ("final", {"probe", "transfer", "finetune"})])
+def test_a_phase_that_starts_again_retires_its_numbers_and_the_choice(cfg, phase: str, kept: set) -> None:
+    """Re-running lesson 05 or 06 without 07 must not leave the old choice and test score in results.json."""
+    from helpers import training
+
+    _a_complete_run(cfg)
+    training.start_clean(cfg, phase)
+    left = results.read_results(cfg)
+    assert set(left["phases"]) == kept
+    assert not {"chosen", "test_accuracy", "test_images"} & set(left)
+    assert left["lessons"] == {"05_transfer_learning": 9}
+
+
 @pytest.mark.parametrize("change", [{"profile": "full"}, {"seed": 7}, {"backbone": "mobilenet_v2"},
                                     {"split": "official1"}, {"image_size": 96}])
 def test_results_of_another_run_identity_are_replaced(cfg, change: dict) -> None:

@@ -78,10 +78,13 @@ def candidate_test_accuracies(cfg: Config) -> dict[str, float]:
     split and build folder) on that split's test photos. Returns
     ``{"probe_test": ..., "transfer_test": ..., "finetune_test": ...}``.
     """
-    # Keras loads here, not at import: the other tools read results without TensorFlow.
-    import keras
+    from helpers.environment import filtered_native_stderr
 
-    from helpers import data, generators, training
+    with filtered_native_stderr():   # TensorFlow's start-up lines about this machine
+        # Keras loads here, not at import: the other tools read results without TensorFlow.
+        import keras
+
+        from helpers import data, generators, training
 
     gens = generators.make_generators(cfg, data.ensure_split(cfg))
     scores = {}
