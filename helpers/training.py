@@ -195,7 +195,8 @@ def start_clean(cfg: Config, phase: str) -> list[Path]:
     The later phases were built on this one's old files, so they are retired
     too (re-running lesson 05 retires lesson 06's model), and so are their
     numbers in ``results.json``, with lesson 07's choice and test score
-    (:data:`CHOICE_RESULTS`), which came from the old candidates. The phase's record
+    (:data:`CHOICE_RESULTS`), which came from the old candidates (a phase outside
+    :data:`PHASE_LESSON`, such as lesson 08's, leaves the results alone). The phase's record
     (:func:`identity_path`) then names this run's settings and split, and for
     a phase built on an earlier one, the earlier one's record, so that
     :func:`check_identity` can refuse a model of another split or run.
@@ -208,7 +209,8 @@ def start_clean(cfg: Config, phase: str) -> list[Path]:
     gone = [p for p in candidates if p.exists()]
     for path in gone:
         path.unlink()
-    forget_results(cfg, [*(f"phases.{p}" for p in (phase, *later) if p != "final"), *CHOICE_RESULTS])
+    if phase in PHASE_LESSON:        # a candidate of lesson 07 or a phase one is built on (not lesson 08's)
+        forget_results(cfg, [*(f"phases.{p}" for p in (phase, *later) if p != "final"), *CHOICE_RESULTS])
     started_from = None
     if phase in PHASE_ORDER[1:]:
         previous = PHASE_ORDER[PHASE_ORDER.index(phase) - 1]

@@ -129,6 +129,14 @@ def test_a_phase_that_starts_again_retires_its_numbers_and_the_choice(cfg, phase
     assert left["lessons"] == {"05_transfer_learning": 9}
 
 
+def test_lesson_08_s_own_phase_leaves_the_results_alone(cfg) -> None:
+    from helpers import training
+
+    before = _a_complete_run(cfg)
+    training.start_clean(cfg, "finetune_from_cache")
+    assert results.read_results(cfg) == before
+
+
 @pytest.mark.parametrize("change", [{"profile": "full"}, {"seed": 7}, {"backbone": "mobilenet_v2"},
                                     {"split": "official1"}, {"image_size": 96}])
 def test_results_of_another_run_identity_are_replaced(cfg, change: dict) -> None:
