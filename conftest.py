@@ -11,7 +11,8 @@ import os
 import pytest
 
 #: Test modules that use the lessons' outputs: they run on the lessons' worker, after them.
-AFTER_LESSONS_MODULES = ("tests/test_slides_browser.py", "tests/test_student_edition.py")
+AFTER_LESSONS_MODULES = ("tests/test_lesson_results.py", "tests/test_slides_browser.py",
+                         "tests/test_student_edition.py")
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -171,7 +171,7 @@ def best_epoch(history: dict[str, list[float]]) -> int:
 
 #: The phases built one on another, in order (lesson 05's linear probe stands alone).
 PHASE_ORDER: tuple[str, ...] = ("transfer", "finetune", "final")
-#: What lesson 07 records about its choice; any candidate that starts again retires them.
+#: What lesson 07 records about its choice; any phase of PHASE_LESSON that starts again retires them.
 CHOICE_RESULTS: tuple[str, ...] = ("chosen", "test_accuracy", "test_images")
 #: The lesson that makes each phase's files.
 PHASE_LESSON: dict[str, str] = {"probe": "05", "transfer": "05", "finetune": "06", "final": "07"}

@@ -51,8 +51,8 @@ def test_the_configuration_loads_without_keras_or_tensorflow() -> None:
 
 
 def test_the_tools_read_results_and_splits_without_keras_or_tensorflow() -> None:
-    """helpers.results (make tutorial's runner, the site) and helpers.data do not load TensorFlow."""
-    code = ("import sys; import helpers.results, helpers.data, helpers.download; "
+    """helpers.results (make tutorial's runner, the site), helpers.data and tools.accuracy load no TensorFlow."""
+    code = ("import sys; import helpers.results, helpers.data, helpers.download, tools.accuracy; "
             "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

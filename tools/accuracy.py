@@ -86,11 +86,11 @@ def candidate_test_accuracies(cfg: Config) -> dict[str, float]:
 
         from helpers import data, generators, training
 
-    gens = generators.make_generators(cfg, data.ensure_split(cfg))
+    gens = generators.make_generators(cfg, data.ensure_split(cfg, verbose=False))
     scores = {}
     for key in MODELS:
         model = training.load_phase_model(cfg, key)
-        scores[f"{key}_test"] = round(float(model.evaluate(gens.test, verbose=0)[1]), 4)
+        scores[f"{key}_test"] = round(float(model.evaluate(gens.test, verbose=0, return_dict=True)["accuracy"]), 4)
         keras.backend.clear_session()
     return scores
 
