@@ -25,7 +25,6 @@ def _local_photo(path: Path | str, cfg: Config) -> Path:
     """
     text = str(path)
     if text.startswith(("http://", "https://")):
-
         name = text.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "photo"
         try:
             return Path(keras.utils.get_file(fname=name, origin=text, cache_dir=str(cfg.build_dir),

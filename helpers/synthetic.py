@@ -188,7 +188,9 @@ def md5_of(path: Path) -> str:
 def recorded_md5(folder: Path) -> str | None:
     """The md5 :func:`ensure_synthetic_source` recorded for the archive in ``folder``, or ``None``."""
     record = Path(folder) / "17flowers.tgz.md5"
-    return record.read_text().strip() or None if record.exists() else None
+    if not record.exists():
+        return None
+    return record.read_text().strip() or None
 
 
 def ensure_synthetic_source(folder: Path, seed: int = 0, short_side: int = 128) -> str:
@@ -199,7 +201,7 @@ def ensure_synthetic_source(folder: Path, seed: int = 0, short_side: int = 128) 
     """
     folder = Path(folder)
     archive, md5_file, splits = folder / "17flowers.tgz", folder / "17flowers.tgz.md5", folder / "datasplits.mat"
-    if not (archive.exists() and md5_file.exists() and md5_file.read_text().strip() == md5_of(archive)):
+    if not (archive.exists() and recorded_md5(folder) == md5_of(archive)):
         md5 = write_archive(archive, seed, short_side)
         md5_file.write_text(md5 + "\n")
     if not splits.exists():

@@ -69,8 +69,6 @@ def apply_precision(cfg: Config) -> str:
     with a warning. The head's output layer always computes in float32
     (see :func:`helpers.models.add_head`), which keeps the softmax stable.
     """
-
-
     policy = "float32"
     if cfg.mixed_precision:
         if tf.config.list_physical_devices("GPU"):
@@ -210,7 +208,7 @@ def start_clean(cfg: Config, phase: str) -> list[Path]:
     for path in gone:
         path.unlink()
     if phase in PHASE_LESSON:        # a candidate of lesson 07 or a phase one is built on (not lesson 08's)
-        forget_results(cfg, [*(f"phases.{p}" for p in (phase, *later) if p != "final"), *CHOICE_RESULTS])
+        forget_results(cfg, [*(f"phases.{p}" for p in (phase, *later)), *CHOICE_RESULTS])
     started_from = None
     if phase in PHASE_ORDER[1:]:
         previous = PHASE_ORDER[PHASE_ORDER.index(phase) - 1]

@@ -36,7 +36,9 @@ def synthetic_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def synthetic_md5(synthetic_source: Path) -> str:
     """The md5 of the session's synthetic archive, as recorded next to it."""
-    return (synthetic_source / "17flowers.tgz.md5").read_text().strip()
+    md5 = synthetic.recorded_md5(synthetic_source)
+    assert md5, "ensure_synthetic_source records the archive's md5"
+    return md5
 
 
 @pytest.fixture(scope="session")
