@@ -403,7 +403,7 @@ def bench_backbones(settings: Settings) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     rng = np.random.default_rng(0)
     for name, spec in models.BACKBONES.items():
-        size = spec.min_size if settings.backbone_min_size else spec.default_size
+        size = spec.min_size if settings.backbone_min_size else spec.image_size
         log(f"backbone forward: {name} at {size} px ...")
         base = spec.build(None, (size, size, 3))
         x = rng.uniform(-1.0, 1.0, (settings.batch_size, size, size, 3)).astype("float32")

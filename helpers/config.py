@@ -266,7 +266,7 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: object) -> Co
 
     values: dict[str, object] = dict(_PROFILE_DEFAULTS[profile])
     # Full: the backbone's own input size; smoke: the smallest it accepts, for speed.
-    values["image_size"] = spec.default_size if profile == "full" else spec.min_size
+    values["image_size"] = spec.image_size if profile == "full" else spec.min_size
     values.update(
         profile=profile, data_dir=data_dir, build_dir=build_dir, archive_url=url,
         archive_md5=md5, splits_url=splits_url, splits_md5=splits_md5, split=split,

@@ -56,5 +56,5 @@ def test_cpu_advice_names_the_backbone_and_its_input_size() -> None:
     assert f"FLOWERS_BACKBONE={environment.FASTEST_ON_CPU}" in advice
     fast = load_config(env={}, profile="full", backbone=environment.FASTEST_ON_CPU)
     advice = environment.gpu_advice(0, fast)
-    assert "224 px" in advice and "299" not in advice and "fastest" in advice
+    assert "288 px" in advice and "299" not in advice and "fastest" in advice
     assert environment.FASTEST_ON_CPU in models.BACKBONES

@@ -91,7 +91,7 @@ def test_lesson_08_times_a_forward_pass_the_way_forward_per_second_does(monkeypa
     fake = FakeModel(clock)
 
     class Spec:
-        default_size = 2
+        image_size = 2
 
         def build(self, weights: object, shape: tuple[int, int, int]) -> FakeModel:
             return fake
