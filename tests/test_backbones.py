@@ -196,6 +196,65 @@ def test_real_pretrained_features_beat_random_ones(tmp_path: Path, synthetic_sou
     assert result["imagenet"] >= result["None"] + 0.30, result
 
 
+def test_build_quiets_only_keras_note_about_the_weights_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MobileNetV2's note that it loads its 224-px weights is expected; any other warning still shows."""
+    import warnings
+
+    import keras
+
+    def fake_constructor(**kwargs: object) -> dict[str, object]:
+        warnings.warn("`input_shape` is undefined or non-square, or `rows` is not in [96, 128, 160, 192, 224]. "
+                      "Weights for input shape (224, 224) will be loaded as the default.", stacklevel=2)
+        warnings.warn("some other problem", UserWarning, stacklevel=2)
+        return kwargs
+
+    monkeypatch.setattr(keras.applications, "MobileNetV2", fake_constructor)
+    spec = models.BACKBONES["mobilenet_v2_035"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        made = spec.build("imagenet", (288, 288, 3))
+    assert made == {"include_top": False, "weights": "imagenet", "input_shape": (288, 288, 3), "alpha": 0.35}
+    assert [str(w.message) for w in caught] == ["some other problem"]
+
+
+@pytest.mark.skipif(not (SHARED_WEIGHTS / MOBILENET_035).exists(),
+                    reason=f"the real MobileNetV2 ImageNet weights are not in {SHARED_WEIGHTS} on this machine")
+def test_the_224_px_weights_load_at_the_full_profile_size(tmp_path: Path) -> None:
+    """mobilenet_v2_035 runs at 288 px with Keras' 224-px ImageNet file, and says nothing about it."""
+    keras_home = tmp_path / "keras"
+    (keras_home / "models").mkdir(parents=True)
+    (keras_home / "models" / MOBILENET_035).symlink_to(SHARED_WEIGHTS / MOBILENET_035)
+    script = textwrap.dedent("""
+        import json, sys, warnings
+        import h5py, keras
+        from helpers import models
+        from helpers.config import load_config
+        cfg = load_config(env={}, profile="full", backbone="mobilenet_v2_035")
+        with warnings.catch_warnings(record=True) as ours:
+            warnings.simplefilter("always")
+            base = models.load_base(cfg)
+        with warnings.catch_warnings(record=True) as bare:
+            warnings.simplefilter("always")
+            keras.applications.MobileNetV2(include_top=False, weights="imagenet", alpha=0.35,
+                                           input_shape=(cfg.image_size, cfg.image_size, 3))
+        kernel = base.get_layer("Conv1").get_weights()[0]
+        with h5py.File(sys.argv[1], "r") as f:    # the weights file Keras loaded
+            stored = f["Conv1"]["Conv1"]["kernel:0"][()]
+        print("RESULT", json.dumps({"size": cfg.image_size, "shape": list(base.output.shape[1:]),
+                                    "same_kernel": bool((kernel == stored).all()),
+                                    "ours": [str(w.message) for w in ours], "bare": [str(w.message) for w in bare]}))
+    """)
+    env = {**os.environ, "KERAS_HOME": str(keras_home), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    run = subprocess.run([sys.executable, "-c", script, str(keras_home / "models" / MOBILENET_035)],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.split("RESULT", 1)[1])
+    assert result["size"] == 288 and result["shape"] == [9, 9, 1280], result
+    assert result["same_kernel"], "the 288-px model must hold the 224-px file's weights"
+    assert not any("rows" in m for m in result["ours"]), result["ours"]
+    assert any("Weights for input shape (224, 224)" in m for m in result["bare"]), result["bare"]
+
+
 def test_mirrored_strategy_builds_trains_one_step_and_saves(tmp_path: Path) -> None:
     """The multi-device path, on two logical CPU devices (a fresh process, so TensorFlow can split the CPU)."""
     script = textwrap.dedent(f"""
