@@ -20,7 +20,7 @@ compares numbers taken on the same machine under the same load:
    through ``mixed8`` frozen, BatchNorm frozen) against the original tutorial's
    cut (only ``layers[:18]`` frozen, BatchNorm trainable).
 4. **Backbone forward pass** of every network in ``helpers.models.BACKBONES``
-   at its default input size.
+   at its full-profile input size (``BackboneSpec.image_size``).
 
 From these it computes four ratios, each checked against its target and
 reported PASS or FAIL. A missed target is a finding, not an error: the script
@@ -115,7 +115,7 @@ class Settings:
     finetune_steps: int
     #: Timed forward batches per backbone.
     forward_batches: int
-    #: Backbones at their smallest input side (quick) instead of their default one.
+    #: Backbones at their smallest input side (quick) instead of their full-profile one.
     backbone_min_size: bool
 
 

@@ -33,7 +33,7 @@ class BackboneSpec:
     #: The input side of the full profile. Usually the side the ImageNet weights were
     #: trained at (299 px for InceptionV3, 224 px for the others); a network without its
     #: top accepts other sides with the same weights, and MobileNetV2 at width 0.35 uses
-    #: 288 px, measured on the validation split of the real photos (see the README).
+    #: 288 px, measured on the validation splits of seeds 1-3 of the real photos (lesson 03).
     image_size: int
     #: The smallest input side the constructor accepts (used by the smoke profile).
     min_size: int
@@ -54,14 +54,21 @@ class BackboneSpec:
 
         return getattr(keras.applications, self.module).preprocess_input
 
+    def size_for(self, profile: str) -> int:
+        """The input side a profile uses: :attr:`image_size` in ``full``, :attr:`min_size` in ``smoke``."""
+        return self.image_size if profile == "full" else self.min_size
+
     def build(self, weights: str | None, input_shape: tuple[int, int, int]):
-        """Call the constructor with ``include_top=False``."""
+        """Call the constructor with ``include_top=False``.
+
+        MobileNetV2's warning that it loads its 224-px ImageNet weights (at any side
+        but 96, 128, 160, 192 or 224 px) is silenced: that file is the one wanted,
+        because convolutions and pooling work at any size. Other warnings show.
+        """
         import keras
 
         fn = getattr(keras.applications, self.constructor)
         with warnings.catch_warnings():
-            # MobileNetV2 warns at any side but 96-224 px that it loads the 224-px weights.
-            # That is what the course wants: convolutions and pooling work at any size.
             warnings.filterwarnings("ignore", message=WEIGHTS_SIZE_WARNING, category=UserWarning)
             return fn(include_top=False, weights=weights, input_shape=input_shape, **self.kwargs)
 

@@ -8,10 +8,11 @@ configuration is explicit.
 Environment variables (all optional):
 
 ``FLOWERS_PROFILE``
-    ``full`` (default): the real archive, ImageNet weights, 299 px inputs,
-    epochs that really train. ``smoke``: fully offline, a synthetic archive
-    made by :mod:`helpers.synthetic`, ``weights=None``, 75 px inputs (the
-    smallest InceptionV3 accepts), one short epoch. For CI and for trying
+    ``full`` (default): the real archive, ImageNet weights, the backbone's
+    full-profile input size (299 px for InceptionV3), epochs that really
+    train. ``smoke``: fully offline, a synthetic archive made by
+    :mod:`helpers.synthetic`, ``weights=None``, the smallest input the
+    backbone accepts (75 px for InceptionV3), one short epoch. For CI and for trying
     the course without internet.
 ``FLOWERS17_URL``
     Where the archive comes from. ``file://`` URLs and plain paths work.
@@ -265,8 +266,7 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: object) -> Co
     spec = BACKBONES[backbone]
 
     values: dict[str, object] = dict(_PROFILE_DEFAULTS[profile])
-    # Full: the backbone's own input size; smoke: the smallest it accepts, for speed.
-    values["image_size"] = spec.image_size if profile == "full" else spec.min_size
+    values["image_size"] = spec.size_for(profile)
     values.update(
         profile=profile, data_dir=data_dir, build_dir=build_dir, archive_url=url,
         archive_md5=md5, splits_url=splits_url, splits_md5=splits_md5, split=split,
