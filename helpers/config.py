@@ -12,8 +12,8 @@ Environment variables (all optional):
     full-profile input size (299 px for InceptionV3), epochs that really
     train. ``smoke``: fully offline, a synthetic archive made by
     :mod:`helpers.synthetic`, ``weights=None``, the smallest input the
-    backbone accepts (75 px for InceptionV3), one short epoch. For CI and for trying
-    the course without internet.
+    backbone accepts (75 px for InceptionV3), one short epoch. For CI and for
+    trying the course without internet.
 ``FLOWERS17_URL``
     Where the archive comes from. ``file://`` URLs and plain paths work.
 ``FLOWERS17_MD5``
