@@ -115,7 +115,7 @@ class Settings:
     finetune_steps: int
     #: Timed forward batches per backbone.
     forward_batches: int
-    #: Backbones at their smallest input side (quick) instead of their full-profile one.
+    #: Backbones at their smoke-profile (smallest) input side (quick) instead of their full-profile one.
     backbone_min_size: bool
 
 
@@ -403,7 +403,7 @@ def bench_backbones(settings: Settings) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     rng = np.random.default_rng(0)
     for name, spec in models.BACKBONES.items():
-        size = spec.min_size if settings.backbone_min_size else spec.image_size
+        size = spec.size_for("smoke" if settings.backbone_min_size else "full")
         log(f"backbone forward: {name} at {size} px ...")
         base = spec.build(None, (size, size, 3))
         x = rng.uniform(-1.0, 1.0, (settings.batch_size, size, size, 3)).astype("float32")
