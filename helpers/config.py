@@ -115,6 +115,11 @@ class Config:
         return self.data_dir / self.profile
 
     @property
+    def split_dir(self) -> Path:
+        """Where the class folders of the current split live (``helpers.data`` writes them)."""
+        return self.work_dir / "split"
+
+    @property
     def synthetic(self) -> bool:
         """True when the archive is the project's synthetic stand-in (served over ``file://``)."""
         return self.archive_url == synthetic_archive_url(self.data_dir)

@@ -6,7 +6,8 @@ The steps, each one function, in the order lesson 01 teaches them:
    (or finds in its cache) ``17flowers.tgz``, checks its md5 and extracts it.
 2. :func:`check_images`: every listed JPEG must open; the ones that do not
    are reported and left out.
-3. :func:`label_images`: image *n* belongs to species ``(n - 1) // 80``.
+3. :func:`label_images`: image *n* belongs to species ``(n - 1) // 80``
+   (:func:`helpers.flowers17.label_of`).
 4. :func:`assign_split`: a seeded, stratified split (or one of the three
    official splits from ``datasplits.mat``).
 5. :func:`write_split`: ``train/``, ``validation/`` and ``test/`` class folders
@@ -31,10 +32,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from helpers import synthetic
 from helpers.config import Config
 from helpers.download import (
-    ARCHIVE_NAME,
     data_lock,
     download_archive,
     download_official_splits,
@@ -43,27 +42,11 @@ from helpers.download import (
     remove_path,
 )
 from helpers.errors import FlowersError
+from helpers.files import md5_of
+from helpers.flowers17 import ARCHIVE_NAME, N_IMAGES, SPECIES, class_folder, label_of
 
-#: The 17 species in the official order: image n has species SPECIES[(n - 1) // 80].
-SPECIES: tuple[str, ...] = (
-    "Daffodil", "Snowdrop", "Lily of the Valley", "Bluebell", "Crocus", "Iris",
-    "Tigerlily", "Tulip", "Fritillary", "Sunflower", "Daisy", "Colts' Foot",
-    "Dandelion", "Cowslip", "Buttercup", "Windflower", "Pansy",
-)
-IMAGES_PER_CLASS = 80
-N_IMAGES = len(SPECIES) * IMAGES_PER_CLASS
 SPLIT_NAMES: tuple[str, ...] = ("train", "validation", "test")
 _IMAGE_NAME = re.compile(r"^image_(\d{4})\.jpg$")
-
-
-def class_folder(label: int) -> str:
-    """The folder name of a class: ``00_daffodil`` ... ``16_pansy``.
-
-    The number in front keeps the folders' alphabetical order, which is the
-    order ``flow_from_directory`` numbers classes in, equal to the official one.
-    """
-    slug = re.sub(r"[^a-z]+", "_", SPECIES[label].lower()).strip("_")
-    return f"{label:02d}_{slug}"
 
 
 # --------------------------------------------------------------------------- check and label
@@ -112,13 +95,6 @@ def check_images(extracted: Path) -> ImageCheck:
         except (OSError, UnidentifiedImageError, ValueError) as exc:
             bad.append((name, f"it does not open ({type(exc).__name__}: {exc})"))
     return ImageCheck(good=sorted(good), bad=bad)
-
-
-def label_of(number: int) -> int:
-    """The class index of image ``number``: 80 consecutive images per species."""
-    if not 1 <= number <= N_IMAGES:
-        raise ValueError(f"image number {number} is outside 1..{N_IMAGES}")
-    return (number - 1) // IMAGES_PER_CLASS
 
 
 def label_images(numbers: list[int]) -> dict[int, int]:
@@ -173,8 +149,8 @@ def assign_split(cfg: Config, labels: dict[int, int]) -> dict[int, str]:
 
 
 def split_dir(cfg: Config) -> Path:
-    """Where the class folders of the current split live."""
-    return cfg.work_dir / "split"
+    """Where the class folders of the current split live (:attr:`Config.split_dir`)."""
+    return cfg.split_dir
 
 
 def _split_params(cfg: Config, md5: str | None) -> dict[str, object]:
@@ -227,7 +203,7 @@ def _write_split(cfg: Config, extracted: Path, assignment: dict[int, str]) -> Pa
     record = _split_params(cfg, expected_md5(cfg))
     archive = cfg.work_dir / "downloads" / ARCHIVE_NAME
     # The archive's real md5, even when FLOWERS17_MD5 is empty and nothing was checked.
-    record["archive_md5"] = synthetic.md5_of(archive) if archive.exists() else record["md5"]
+    record["archive_md5"] = md5_of(archive) if archive.exists() else record["md5"]
     (tmp / "split.json").write_text(json.dumps(record))
     remove_path(target.with_name("split.old"))
     if target.exists():
@@ -343,23 +319,6 @@ def ensure_split(cfg: Config, verbose: bool = True) -> Path:
         elif verbose:
             print("No split yet (lesson 01 makes it); preparing it now.")
         return prepare_split(cfg, verbose=verbose).folder
-
-
-def run_identity(cfg: Config) -> dict[str, object]:
-    """What a run's models, logs, figures and results depend on: profile, backbone, image size, split, archive.
-
-    The archive's md5 is the one recorded with the split on disk (``split.json``).
-    Lessons 05-07 compare it (``training.check_identity``) before they use
-    what an earlier lesson wrote.
-    """
-    info = split_dir(cfg) / "split.json"
-    try:
-        saved = json.loads(info.read_text()) if info.exists() else {}
-        md5 = saved.get("archive_md5", saved.get("md5"))
-    except (OSError, ValueError):
-        md5 = None
-    return {"profile": cfg.profile, "backbone": cfg.backbone, "image_size": cfg.image_size,
-            "split": cfg.split, "seed": cfg.seed, "split_sizes": list(cfg.split_sizes), "archive_md5": md5}
 
 
 def counts_table(assignment: dict[int, str]) -> str:

@@ -28,15 +28,9 @@ from scipy.io import loadmat
 from helpers import synthetic
 from helpers.config import Config
 from helpers.errors import FlowersError
-from helpers.files import write_text_atomic
+from helpers.files import md5_of, write_text_atomic
+from helpers.flowers17 import ARCHIVE_NAME
 
-ARCHIVE_NAME = "17flowers.tgz"
-
-# The two functions that call ``get_file`` import Keras themselves.
-# ``helpers.data`` imports this module, and ``helpers.results`` (so ``make
-# tutorial``'s runner and the other tools) imports ``helpers.data``; importing
-# Keras took 7-8 s on the development CPU, and it would load TensorFlow before
-# the setup cell quiets its start-up messages.
 #: The nine arrays of ``datasplits.mat``: ``trn1``, ``val1``, ``tst1``, ... ``tst3``.
 SPLITS_KEYS: tuple[str, ...] = tuple(f"{key}{which}" for which in (1, 2, 3) for key in ("trn", "val", "tst"))
 
@@ -142,7 +136,9 @@ def _fetch(cfg: Config, name: str, url: str, md5: str | None, variable: str) -> 
             or a download that fails its md5 check.
     """
     downloads = cfg.work_dir / "downloads"
-    import keras  # here, not at the top: see the note under ARCHIVE_NAME
+    # Keras is imported here, not at the top, so that the tools that read splits load no
+    # TensorFlow, and so that the setup cell can quiet TensorFlow's start-up lines first.
+    import keras
 
     # get_file silently falls back to /tmp/.keras when the cache folder does not exist yet.
     downloads.mkdir(parents=True, exist_ok=True)
@@ -153,13 +149,13 @@ def _fetch(cfg: Config, name: str, url: str, md5: str | None, variable: str) -> 
             recorded = json.loads(source.read_text())
         except ValueError:
             recorded = None
-        if recorded == {"url": url, "md5": md5} and (md5 is None or synthetic.md5_of(target) == md5):
+        if recorded == {"url": url, "md5": md5} and (md5 is None or md5_of(target) == md5):
             return target, False
         print(f"The {name} in {downloads} came from another source ({recorded}); downloading it again.")
         remove_path(target)
         remove_path(source)
     if target.exists():
-        if md5 is not None and (actual := synthetic.md5_of(target)) != md5:
+        if md5 is not None and (actual := md5_of(target)) != md5:
             raise FlowersError(_kept_file_message(target, actual, md5, variable, url))
         return target, False
     remove_path(source)
@@ -253,7 +249,7 @@ def _download_archive(cfg: Config, verbose: bool) -> Path:
                             f"with a good copy, or move it away to download the archive from "
                             f"{cfg.archive_url}.")
 
-    import keras  # here, not at the top: see the note under ARCHIVE_NAME
+    import keras  # here, not at the top: see _fetch
 
     try:  # the file is there and checked: get_file only extracts it
         keras.utils.get_file(fname=ARCHIVE_NAME, origin=cfg.archive_url, file_hash=md5, hash_algorithm="md5",

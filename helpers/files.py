@@ -1,17 +1,45 @@
-"""Writing the course's state files whole: a reader never sees half a file."""
+"""Files the course writes and checks: whole writes (a reader never sees half a file) and md5 digests."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file that is then renamed over it.
+def md5_of(path: Path) -> str:
+    """The md5 hex digest of a file, read in 1 MiB blocks."""
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def partial_path(path: Path) -> Path:
+    """The temporary name a whole write goes through: ``<name>.part`` beside ``path``."""
+    path = Path(path)
+    return path.with_name(f"{path.name}.part")
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through :func:`partial_path`, then rename it over ``path``.
 
     An interruption leaves either the old file or the new one, never a
-    half-written one (``.complete``, ``.source``, run records, ``results.json``,
-    the lesson times).
+    half-written one; a failed write removes its temporary file.
     """
-    tmp = path.with_name(f"{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    tmp = partial_path(path)
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """:func:`write_bytes_atomic` for text, encoded as UTF-8.
+
+    The course's state files go through it: ``.complete``, ``.source``, run
+    records, ``results.json``, the lesson times.
+    """
+    write_bytes_atomic(path, text.encode("utf-8"))

@@ -2,23 +2,32 @@
 
 Lessons and the lesson runner each add their part with :func:`update_results`;
 nested dictionaries are merged, so nobody overwrites somebody else's numbers.
-A phase that starts again removes its old numbers, and those of what was built
-on it, with :func:`forget_results`.
-The file belongs to one run identity (:func:`helpers.data.run_identity`:
+The file belongs to one run identity (:func:`helpers.runs.run_identity`:
 profile, backbone, image size, split, seed, archive), recorded in it as
 ``identity``: numbers of another identity are dropped, never mixed in.
+
+It also records, as ``runs``, the run id of every phase's record
+(:func:`helpers.runs.phase_runs`) when it was written. A phase that starts
+again (:func:`helpers.runs.start_clean`) gets a new run id and retires the
+phases built on it, so its old numbers, theirs and lesson 07's choice
+(:data:`CHOICE_RESULTS`) no longer count: :func:`read_results` leaves them
+out, and the next :func:`update_results` removes them from the file.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from helpers.config import Config
-from helpers.data import run_identity
 from helpers.files import write_text_atomic
+from helpers.runs import PHASES, phase_runs, phase_runs_in, run_identity
+
+#: What lesson 07 records about its choice; a phase of ``PHASES`` that starts again retires them.
+CHOICE_RESULTS: tuple[str, ...] = ("chosen", "test_accuracy", "test_images")
+#: Where the file keeps the phases' run ids (internal: readers never see it).
+_RUNS_KEY = "runs"
 
 
 def results_path(cfg: Config) -> Path:
@@ -49,49 +58,73 @@ def read_results(cfg: Config) -> dict[str, Any]:
 
     Results of another profile, backbone, image size, split, seed or archive
     do not count: a lesson that compares with them would compare two runs.
+    Nor do the numbers of a phase trained again since, or retired with the
+    phase it was built on, nor lesson 07's choice after any of them.
     """
-    return _of_identity(_read(cfg), run_identity(cfg))
+    current = _current(_read(cfg), run_identity(cfg), phase_runs(cfg))
+    current.pop(_RUNS_KEY, None)
+    return current
 
 
-def _of_identity(recorded: dict[str, Any], identity: dict[str, object]) -> dict[str, Any]:
-    return recorded if recorded.get("identity") == identity else {}
+def _current(recorded: dict[str, Any], identity: dict[str, object],
+             runs_now: dict[str, str | None]) -> dict[str, Any]:
+    """``recorded`` less what no longer counts: all of it for another identity, else the retired phases."""
+    if recorded.get("identity") != identity:
+        return {}
+    return _without_retired(recorded, runs_now)
+
+
+def _without_retired(recorded: dict[str, Any], runs_now: dict[str, str | None]) -> dict[str, Any]:
+    """``recorded`` less the numbers of phases whose records changed since, and then the choice too."""
+    stamped = recorded.get(_RUNS_KEY) if isinstance(recorded.get(_RUNS_KEY), dict) else {}
+    retired = [name for name in PHASES if stamped.get(name) != runs_now.get(name)]
+    if not retired:
+        return dict(recorded)
+    current = {key: value for key, value in recorded.items() if key not in CHOICE_RESULTS}
+    if isinstance(current.get("phases"), dict):
+        current["phases"] = {name: value for name, value in current["phases"].items() if name not in retired}
+    return current
 
 
 def update_results(cfg: Config, values: dict[str, Any]) -> dict[str, Any]:
     """Merge ``values`` into the results file and return the whole.
 
     The file belongs to one run identity: results of another profile, backbone,
-    split, seed or archive are replaced, not mixed with these.
+    split, seed or archive are replaced, not mixed with these, and numbers of
+    retired phases (see :func:`read_results`) are removed.
     """
-    identity = run_identity(cfg)            # read once: it looks at the split on disk
-    merged = _merge(_of_identity(_read(cfg), identity), {"profile": cfg.profile, **values, "identity": identity})
+    identity, runs_now = run_identity(cfg), phase_runs(cfg)   # read once: they look at the disk
+    merged = _merge(_current(_read(cfg), identity, runs_now),
+                    {"profile": cfg.profile, **values, "identity": identity})
+    merged[_RUNS_KEY] = runs_now
     path = results_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, json.dumps(merged, indent=2, sort_keys=True) + "\n")
+    merged.pop(_RUNS_KEY)
     return merged
 
 
-def forget_results(cfg: Config, keys: Iterable[str]) -> list[str]:
-    """Remove entries, given as dotted paths (``"phases.finetune"``, ``"chosen"``), from this run's results.
+def results_in(build_dir: Path) -> dict[str, Any]:
+    """The results file of ``build_dir`` as a tool shows it: its own run, less retired numbers.
 
-    A phase that starts again calls this (through ``training.start_clean``) for
-    its own numbers and those of everything built on it, so the file never shows
-    a number of a model that is gone. Results of another run identity are left
-    alone (the next :func:`update_results` replaces them). Returns the paths removed.
+    For the instructor tools, which know a build folder but not the run's
+    configuration: the profile and backbone of the file's identity name the records
+    to compare with. Returns ``{}`` when there is no file.
+
+    Raises:
+        ValueError: when the file is not valid JSON.
     """
-    results = read_results(cfg)
-    removed = []
-    for dotted in keys:
-        *parents, last = dotted.split(".")
-        node: Any = results
-        for part in parents:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict) and last in node:
-            del node[last]
-            removed.append(dotted)
-    if removed:
-        write_text_atomic(results_path(cfg), json.dumps(results, indent=2, sort_keys=True) + "\n")
-    return removed
+    path = Path(build_dir) / "results.json"
+    if not path.exists():
+        return {}
+    recorded = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(recorded, dict):
+        return {}
+    identity = recorded.get("identity") if isinstance(recorded.get("identity"), dict) else {}
+    runs_now = phase_runs_in(build_dir, str(identity.get("profile")), str(identity.get("backbone")))
+    current = _without_retired(recorded, runs_now)
+    current.pop(_RUNS_KEY, None)
+    return current
 
 
 #: What a complete run (lessons 01-07) records, as dotted paths.

@@ -1,8 +1,8 @@
 """A synthetic stand-in for ``17flowers.tgz``, for the offline smoke profile and the tests.
 
-The archive has the official layout: ``jpg/image_0001.jpg`` ... ``jpg/image_1360.jpg``
-and ``jpg/files.txt``, 80 consecutive images per class in the official species
-order. Each class is a procedurally drawn flower with its own petal count,
+The archive has the official layout (:mod:`helpers.flowers17`): ``jpg/image_0001.jpg``
+... ``jpg/image_1360.jpg`` and ``jpg/files.txt``, 80 consecutive images per class
+in the official species order. Each class is a procedurally drawn flower with its own petal count,
 petal colour, centre colour and petal shape; within a class the position,
 size, rotation, background and exact colours vary. A small network can learn
 it, which lets the tests check that training really works.
@@ -16,7 +16,6 @@ with the same code that downloads the real archive.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import math
 import tarfile
@@ -27,9 +26,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 from scipy.io import savemat
 
-N_CLASSES = 17
-IMAGES_PER_CLASS = 80
-N_IMAGES = N_CLASSES * IMAGES_PER_CLASS
+from helpers.files import md5_of, write_bytes_atomic, write_text_atomic
+from helpers.flowers17 import ARCHIVE_NAME, IMAGES_PER_CLASS, N_IMAGES, SPECIES, label_of
 
 
 @dataclass(frozen=True)
@@ -65,11 +63,6 @@ STYLES: tuple[FlowerStyle, ...] = (
     FlowerStyle(8, (240, 120, 190), (60, 40, 80), 1.7),     # Windflower
     FlowerStyle(5, (120, 20, 160), (255, 235, 0), 0.8),     # Pansy
 )
-
-
-def label_of(image_number: int) -> int:
-    """The class index of ``image_<number>.jpg``: 80 consecutive images per class."""
-    return (image_number - 1) // IMAGES_PER_CLASS
 
 
 def draw_flower(style: FlowerStyle, rng: np.random.Generator, short_side: int) -> Image.Image:
@@ -134,20 +127,20 @@ def _tar_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 def write_archive(path: Path, seed: int = 0, short_side: int = 128) -> str:
     """Write the synthetic ``17flowers.tgz`` to ``path`` and return its md5.
 
-    The file is written to a temporary name first and then renamed, so an
+    The file is written whole (:func:`helpers.files.write_bytes_atomic`), so an
     interrupted run never leaves a half-written archive behind.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     images = generate_images(seed, short_side)
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+    raw = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
         with tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar:
             for name, data in images:
                 _tar_member(tar, f"jpg/{name}", data)
             names = "".join(f"{name}\n" for name, _ in images).encode()
             _tar_member(tar, "jpg/files.txt", names)
-    tmp.replace(path)
+    write_bytes_atomic(path, raw.getvalue())
     return md5_of(path)
 
 
@@ -161,7 +154,7 @@ def write_datasplits(path: Path, seed: int = 0) -> None:
     for k in (1, 2, 3):
         rng = np.random.default_rng([seed, 1000 + k])
         parts: dict[str, list[int]] = {"trn": [], "val": [], "tst": []}
-        for c in range(N_CLASSES):
+        for c in range(len(SPECIES)):
             ids = rng.permutation(np.arange(c * IMAGES_PER_CLASS, (c + 1) * IMAGES_PER_CLASS) + 1)
             parts["trn"] += ids[:40].tolist()
             parts["val"] += ids[40:60].tolist()
@@ -170,24 +163,14 @@ def write_datasplits(path: Path, seed: int = 0) -> None:
             mats[f"{key}{k}"] = np.asarray(sorted(ids), dtype=np.float64)[None, :]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as f:
-        savemat(f, mats)
-    tmp.replace(path)
-
-
-def md5_of(path: Path) -> str:
-    """The md5 hex digest of a file."""
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    buffer = io.BytesIO()
+    savemat(buffer, mats)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def recorded_md5(folder: Path) -> str | None:
     """The md5 :func:`ensure_synthetic_source` recorded for the archive in ``folder``, or ``None``."""
-    record = Path(folder) / "17flowers.tgz.md5"
+    record = Path(folder) / f"{ARCHIVE_NAME}.md5"
     if not record.exists():
         return None
     return record.read_text().strip() or None
@@ -200,10 +183,11 @@ def ensure_synthetic_source(folder: Path, seed: int = 0, short_side: int = 128) 
     ``17flowers.tgz.md5`` so later runs check against it.
     """
     folder = Path(folder)
-    archive, md5_file, splits = folder / "17flowers.tgz", folder / "17flowers.tgz.md5", folder / "datasplits.mat"
+    archive, md5_file = folder / ARCHIVE_NAME, folder / f"{ARCHIVE_NAME}.md5"
+    splits = folder / "datasplits.mat"
     if not (archive.exists() and recorded_md5(folder) == md5_of(archive)):
         md5 = write_archive(archive, seed, short_side)
-        md5_file.write_text(md5 + "\n")
+        write_text_atomic(md5_file, md5 + "\n")
     if not splits.exists():
         write_datasplits(splits, seed)
     return md5_file.read_text().strip()

@@ -7,36 +7,31 @@ Phase 2, **fine-tuning**: the top blocks (after ``mixed8`` for InceptionV3)
 train too, slowly (Adam again, at a lower learning rate, 3e-4, with more
 patience: 10 epochs). BatchNormalization layers stay frozen.
 
-Both phases keep the epoch with the lowest **validation loss**: on 340
-validation photos the accuracy moves in steps of 0.3% and ties are common,
-while the loss keeps telling a better model from a worse one. Both write,
-under ``build/models/`` and ``build/logs/``: that best model
+Both phases keep the epoch with the lowest **validation loss**: a validation
+accuracy moves in steps of one photo and ties are common, while the loss keeps
+telling a better model from a worse one. Both write, under ``build/models/``
+and ``build/logs/`` (:mod:`helpers.runs` names the files): that best model
 (``ModelCheckpoint``, ``.keras``) and the per-epoch history (``CSVLogger``),
 so results survive a kernel restart.
-A phase always starts clean: it deletes its own old checkpoint and log first,
-so a rerun never mixes two runs' states.
+A phase always starts clean (:func:`helpers.runs.start_clean`): it deletes its
+own old checkpoint and log first, so a rerun never mixes two runs' states.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import time
-import uuid
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 import tensorflow as tf
 from keras import layers
 
-from helpers import data
 from helpers.config import Config
 from helpers.errors import FlowersError
-from helpers.files import write_text_atomic
 from helpers.models import layer_index
-from helpers.results import forget_results
+from helpers.runs import check_identity, log_path, model_path, phase_lesson, start_clean
 
 
 def distribution_strategy(devices: list[str] | None = None):
@@ -78,16 +73,6 @@ def apply_precision(cfg: Config) -> str:
                           stacklevel=2)
     keras.mixed_precision.set_global_policy(policy)
     return policy
-
-
-def model_path(cfg: Config, phase: str) -> Path:
-    """The best model of ``phase`` (``probe``, ``transfer``, ``finetune``, ``final``) for this profile and backbone."""
-    return cfg.build_dir / "models" / f"{phase}_{cfg.profile}_{cfg.backbone}.keras"
-
-
-def log_path(cfg: Config, phase: str) -> Path:
-    """The CSV history of ``phase`` for this profile and backbone."""
-    return cfg.build_dir / "logs" / f"{phase}_{cfg.profile}_{cfg.backbone}.csv"
 
 
 def freeze_base(base) -> None:
@@ -167,101 +152,6 @@ def best_epoch(history: dict[str, list[float]]) -> int:
     return min(range(len(losses)), key=losses.__getitem__)
 
 
-#: The phases built one on another, in order (lesson 05's linear probe stands alone).
-PHASE_ORDER: tuple[str, ...] = ("transfer", "finetune", "final")
-#: What lesson 07 records about its choice; any phase of PHASE_LESSON that starts again retires them.
-CHOICE_RESULTS: tuple[str, ...] = ("chosen", "test_accuracy", "test_images")
-#: The lesson that makes each phase's files.
-PHASE_LESSON: dict[str, str] = {"probe": "05", "transfer": "05", "finetune": "06", "final": "07"}
-
-
-def identity_path(cfg: Config, phase: str) -> Path:
-    """The record of what ``phase``'s model and log were made from (next to the model)."""
-    return model_path(cfg, phase).with_suffix(".json")
-
-
-def _describe(identity: dict[str, object]) -> str:
-    return (f"the {identity.get('split')} split with seed {identity.get('seed')} "
-            f"({identity.get('split_sizes')} per class), {identity.get('backbone')} at "
-            f"{identity.get('image_size')} px, {identity.get('profile')} profile, archive md5 "
-            f"{identity.get('archive_md5')}")
-
-
-def start_clean(cfg: Config, phase: str) -> list[Path]:
-    """Start ``phase`` afresh: delete its old files and those of every later phase; record this run.
-
-    The later phases were built on this one's old files, so they are retired
-    too (re-running lesson 05 retires lesson 06's model), and so are their
-    numbers in ``results.json``, with lesson 07's choice and test score
-    (:data:`CHOICE_RESULTS`), which came from the old candidates (a phase outside
-    :data:`PHASE_LESSON`, such as lesson 08's, leaves the results alone). The phase's record
-    (:func:`identity_path`) then names this run's settings and split, and for
-    a phase built on an earlier one, the earlier one's record, so that
-    :func:`check_identity` can refuse a model of another split or run.
-    Returns the files that were deleted.
-    """
-    later = PHASE_ORDER[PHASE_ORDER.index(phase) + 1:] if phase in PHASE_ORDER else ()
-    candidates = [model_path(cfg, phase), log_path(cfg, phase), identity_path(cfg, phase)]
-    for other in later:
-        candidates += [model_path(cfg, other), log_path(cfg, other), identity_path(cfg, other)]
-    gone = [p for p in candidates if p.exists()]
-    for path in gone:
-        path.unlink()
-    if phase in PHASE_LESSON:        # a candidate of lesson 07 or a phase one is built on (not lesson 08's)
-        forget_results(cfg, [*(f"phases.{p}" for p in (phase, *later)), *CHOICE_RESULTS])
-    started_from = None
-    if phase in PHASE_ORDER[1:]:
-        previous = PHASE_ORDER[PHASE_ORDER.index(phase) - 1]
-        if identity_path(cfg, previous).exists():
-            started_from = json.loads(identity_path(cfg, previous).read_text())
-    record = {"phase": phase, "run": uuid.uuid4().hex, "identity": data.run_identity(cfg),
-              "started_from": started_from}
-    path = identity_path(cfg, phase)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps(record, indent=2) + "\n")
-    return [p for p in gone if p != identity_path(cfg, phase)]
-
-
-def read_record(cfg: Config, phase: str) -> dict[str, object]:
-    """The record :func:`start_clean` wrote for ``phase`` (its run id, identity and origin); ``{}`` if none."""
-    try:
-        return json.loads(identity_path(cfg, phase).read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def check_identity(cfg: Config, phase: str) -> None:
-    """Refuse ``phase``'s files when they were made from another split, setting or run.
-
-    Raises:
-        FlowersError: naming the difference and the lesson to run again.
-    """
-    lesson = PHASE_LESSON.get(phase, "08")
-    path = identity_path(cfg, phase)
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        raise FlowersError(f"The {phase} files in {path.parent} have no readable record of the split and "
-                           f"settings they were made with, so they could have seen this run's test photos. "
-                           f"Run lesson {lesson} again.") from None
-    saved, now = record.get("identity", {}), data.run_identity(cfg)
-    if saved != now:
-        changed = ", ".join(f"{key} {saved.get(key)!r} -> {now[key]!r}" for key in now if saved.get(key) != now[key])
-        raise FlowersError(f"The {phase} model was trained on {_describe(saved)}; this run uses "
-                           f"{_describe(now)} ({changed}). Its training photos may be this run's test "
-                           f"photos: run lesson {lesson} again.")
-    base = record.get("started_from")
-    if base is not None:
-        earlier = identity_path(cfg, base.get("phase", ""))
-        try:
-            current = json.loads(earlier.read_text())
-        except (OSError, ValueError):
-            current = None
-        if current is None or current.get("run") != base.get("run"):
-            raise FlowersError(f"The {phase} model was built on an earlier {base.get('phase')} model, which "
-                               f"has been trained again since: run lesson {lesson} again.")
-
-
 @dataclass
 class PhaseResult:
     """What one call of :func:`fit_phase` did."""
@@ -284,7 +174,7 @@ def fit_phase(cfg: Config, model, gens, phase: str, epochs: int, initial_epoch: 
 
     Validation covers the whole validation set each epoch. ``steps_per_epoch``
     is the configuration's (``None``: a full pass, ``ceil(samples / batch)``).
-    The phase starts clean (:func:`start_clean`).
+    The phase starts clean (:func:`helpers.runs.start_clean`).
     """
     start_clean(cfg, phase)
     start = time.perf_counter()
@@ -302,14 +192,12 @@ def read_log(cfg: Config, phase: str) -> dict[str, list[float]]:
 
     Raises:
         FlowersError: when the phase has not been run yet, its log is damaged,
-            or it belongs to another split or run (:func:`check_identity`).
+            or it belongs to another split or run (:func:`helpers.runs.check_identity`).
     """
-    path = log_path(cfg, phase)
+    path, lesson = log_path(cfg, phase), phase_lesson(phase)
     if not path.exists():
-        lesson = "05" if phase == "transfer" else "06"
         raise FlowersError(f"No {phase} history at {path}. Run lesson {lesson} first.")
     check_identity(cfg, phase)
-    lesson = PHASE_LESSON.get(phase, "05")
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
@@ -330,11 +218,10 @@ def load_phase_model(cfg: Config, phase: str):
 
     Raises:
         FlowersError: naming the lesson to run first when the model is missing,
-            damaged, made from another split or run (:func:`check_identity`),
+            damaged, made from another split or run (:func:`helpers.runs.check_identity`),
             or trained for another input size.
     """
-    path = model_path(cfg, phase)
-    lesson = PHASE_LESSON[phase]
+    path, lesson = model_path(cfg, phase), phase_lesson(phase)
     if not path.exists():
         raise FlowersError(f"This lesson needs the {phase} model ({path}), which does not exist yet. "
                            f"Run lesson {lesson} first.")

@@ -111,7 +111,7 @@ def test_each_candidate_is_scored_on_its_own_run_s_test_photos(
     import keras
 
     from conftest import smoke_split
-    from helpers import generators, models, training
+    from helpers import generators, models, runs, training
 
     cfg, folder = smoke_split(tmp_path, synthetic_source)
     cfg = cfg.replace(image_size=32, batch_size=32)
@@ -123,8 +123,8 @@ def test_each_candidate_is_scored_on_its_own_run_s_test_photos(
         base = keras.Model(inputs, keras.layers.Conv2D(8, 3, activation="relu")(inputs))
         model = models.add_head(base)
         if phase == "probe":                       # lesson 05 saves its probe uncompiled, without fit_phase
-            training.start_clean(cfg, phase)
-            model.save(training.model_path(cfg, phase))
+            runs.start_clean(cfg, phase)
+            model.save(runs.model_path(cfg, phase))
         else:                                      # fine-tuning continues the transfer phase's epochs
             training.compile_transfer(model)
             training.fit_phase(cfg, model, gens, phase, epochs=number, initial_epoch=number - 1, verbose=0)

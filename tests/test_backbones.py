@@ -311,7 +311,7 @@ def test_mirrored_strategy_builds_trains_one_step_and_saves(tmp_path: Path) -> N
         before = [w.copy() for w in model.get_weights()]
         model.fit(x, y, batch_size=len(x), epochs=1, verbose=0)
         assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
-        path = training.model_path(cfg, "transfer")
+        path = runs.model_path(cfg, "transfer")
         path.parent.mkdir(parents=True)
         model.save(path)
         assert keras.models.load_model(path).count_params() == model.count_params()

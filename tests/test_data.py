@@ -19,9 +19,10 @@ import pytest
 from scipy.io import loadmat
 
 from conftest import copy_synthetic_source
-from helpers import data, download, synthetic
+from helpers import data, download, flowers17
 from helpers.config import Config, load_config
 from helpers.errors import FlowersError
+from helpers.files import md5_of
 
 N = 1360
 OFFICIAL_ORDER = (
@@ -91,22 +92,22 @@ def assert_single_readable_message(exc: BaseException) -> None:
 
 def test_species_are_the_17_official_names_in_the_official_order() -> None:
     """SPECIES lists the Oxford Flowers17 names in the order of the archive."""
-    assert data.SPECIES == OFFICIAL_ORDER
-    assert data.N_IMAGES == N
+    assert flowers17.SPECIES == OFFICIAL_ORDER
+    assert flowers17.N_IMAGES == N
 
 
 @pytest.mark.parametrize("number, label", [(1, 0), (80, 0), (81, 1), (160, 1), (161, 2), (800, 9),
                                            (801, 10), (1281, 16), (1360, 16)])
 def test_label_of_gives_each_block_of_80_images_one_species(number: int, label: int) -> None:
     """Image n belongs to species (n - 1) // 80."""
-    assert data.label_of(number) == label
+    assert flowers17.label_of(number) == label
 
 
 @pytest.mark.parametrize("number", [0, -1, 1361, 10_000])
 def test_label_of_rejects_numbers_outside_the_archive(number: int) -> None:
     """Only 1..1360 are image numbers."""
     with pytest.raises(ValueError, match="outside 1..1360"):
-        data.label_of(number)
+        flowers17.label_of(number)
 
 
 def test_label_images_maps_every_number() -> None:
@@ -118,7 +119,7 @@ def test_label_images_maps_every_number() -> None:
 
 def test_class_folders_sort_in_the_official_order() -> None:
     """NN_species folders: alphabetical order (what Keras uses) equals the official order."""
-    folders = [data.class_folder(label) for label in range(17)]
+    folders = [flowers17.class_folder(label) for label in range(17)]
     assert sorted(folders) == folders
     assert len(set(folders)) == 17
     assert folders[0] == "00_daffodil"
@@ -151,7 +152,7 @@ def test_smoke_download_goes_through_keras_get_file(smoke_cfg: Config, synthetic
     assert not calls[0].get("extract") and calls[1]["extract"] is True
     assert not (downloads(smoke_cfg) / "17flowers.tgz.part").exists()
     assert extracted == downloads(smoke_cfg) / "17flowers_extracted"
-    assert synthetic.md5_of(downloads(smoke_cfg) / "17flowers.tgz") == synthetic_md5
+    assert md5_of(downloads(smoke_cfg) / "17flowers.tgz") == synthetic_md5
     listed = (extracted / "jpg" / "files.txt").read_text().split()
     assert len(listed) == N and all((extracted / "jpg" / name).is_file() for name in listed)
     assert (extracted / ".complete").exists()
@@ -234,7 +235,7 @@ def test_corrupt_archive_is_deleted_and_the_next_run_downloads_again(
 
     served.write_bytes(good)
     extracted = download.download_archive(cfg, verbose=False)
-    assert synthetic.md5_of(downloads(cfg) / "17flowers.tgz") == synthetic_md5
+    assert md5_of(downloads(cfg) / "17flowers.tgz") == synthetic_md5
     assert len((extracted / "jpg" / "files.txt").read_text().split()) == N
 
 
@@ -323,7 +324,7 @@ def test_a_users_datasplits_mat_with_another_md5_is_kept(smoke_cfg_downloaded: C
     before = mine.read_bytes()
     with pytest.raises(FlowersError) as info:
         data.prepare_split(cfg, verbose=False)
-    actual = synthetic.md5_of(mine)
+    actual = md5_of(mine)
     assert f"FLOWERS17_SPLITS_MD5={actual}" in str(info.value) and "kept" in str(info.value)
     assert mine.read_bytes() == before
 
@@ -346,7 +347,7 @@ def test_a_changed_url_downloads_again_instead_of_reusing_the_old_archive(
         download.download_archive(cfg.replace(archive_url=second.as_uri()), verbose=False)
     assert not (downloads(cfg) / "17flowers.tgz").exists(), "the course's own bad download is removed"
     download.download_archive(cfg, verbose=False)             # back to the good URL: fetched again, works
-    assert synthetic.md5_of(downloads(cfg) / "17flowers.tgz") == synthetic_md5
+    assert md5_of(downloads(cfg) / "17flowers.tgz") == synthetic_md5
 
 
 def test_a_failed_download_leaves_no_partial_file(smoke_cfg: Config, tmp_path: Path, synthetic_md5: str) -> None:
@@ -508,7 +509,7 @@ def test_a_class_with_missing_images_shrinks_only_its_training_share() -> None:
     """5 images missing from class 3: it gets 35/20/20; every other class is exactly as before."""
     full = data.seeded_split(ALL_LABELS, (40, 20, 20), seed=42)
     missing = {241, 250, 260, 270, 320}
-    assert {data.label_of(n) for n in missing} == {3}
+    assert {flowers17.label_of(n) for n in missing} == {3}
     labels = {n: c for n, c in ALL_LABELS.items() if n not in missing}
     partial = data.seeded_split(labels, (40, 20, 20), seed=42)
     counts = data.split_counts(partial)
@@ -557,13 +558,13 @@ def test_prepare_split_writes_class_folders_and_a_matching_manifest(smoke_cfg_do
     assert set(numbers) == set(range(1, N + 1)) and set(numbers.values()) == {1}
     for row in rows:
         n, label = int(row["image"]), int(row["label"])
-        assert label == data.label_of(n) and row["species"] == data.SPECIES[label]
-        assert row["file"] == f"{row['split']}/{data.class_folder(label)}/image_{n:04d}.jpg"
+        assert label == flowers17.label_of(n) and row["species"] == flowers17.SPECIES[label]
+        assert row["file"] == f"{row['split']}/{flowers17.class_folder(label)}/image_{n:04d}.jpg"
         assert prepared.assignment[n] == row["split"]
     assert Counter(row["split"] for row in rows) == {"train": 680, "validation": 340, "test": 340}
     for part in data.SPLIT_NAMES:
         assert sorted(p.name for p in (prepared.folder / part).iterdir()) == \
-            [data.class_folder(c) for c in range(17)]
+            [flowers17.class_folder(c) for c in range(17)]
 
     extracted = downloads(smoke_cfg_downloaded) / "17flowers_extracted"
     for row in rows[::97]:
@@ -576,7 +577,7 @@ def test_prepare_split_writes_class_folders_and_a_matching_manifest(smoke_cfg_do
     info = json.loads((prepared.folder / "split.json").read_text())
     assert info["split"] == "seeded" and info["seed"] == 42 and info["sizes"] == [40, 20, 20]
     assert info["archive"] == smoke_cfg_downloaded.archive_url
-    assert info["md5"] == synthetic.md5_of(smoke_cfg_downloaded.data_dir / "synthetic" / "17flowers.tgz")
+    assert info["md5"] == md5_of(smoke_cfg_downloaded.data_dir / "synthetic" / "17flowers.tgz")
 
 
 def test_official1_split_is_the_one_in_datasplits_mat(smoke_cfg_downloaded: Config) -> None:
@@ -617,7 +618,7 @@ def test_a_local_copy_of_datasplits_mat_is_used(smoke_cfg_downloaded: Config, tm
     copy = tmp_path / "elsewhere" / "datasplits.mat"
     copy.parent.mkdir()
     shutil.copy2(smoke_cfg_downloaded.data_dir / "synthetic" / "datasplits.mat", copy)
-    md5 = synthetic.md5_of(copy)
+    md5 = md5_of(copy)
     cfg = load_config(env={"FLOWERS17_SPLITS_URL": str(copy), "FLOWERS17_SPLITS_MD5": md5},
                       profile="smoke", data_dir=smoke_cfg_downloaded.data_dir, split="official3")
     path = download.official_splits_if_available(cfg)

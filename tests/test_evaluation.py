@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import data, evaluation, results
+from helpers import evaluation, results, runs
 from helpers.config import load_config
 
 
@@ -119,10 +119,9 @@ def test_forget_results_removes_dotted_entries_and_only_those(cfg) -> None:
                                              ("final", {"probe", "transfer", "finetune"})])
 def test_a_phase_that_starts_again_retires_its_numbers_and_the_choice(cfg, phase: str, kept: set) -> None:
     """Re-running lesson 05 or 06 without 07 must not leave the old choice and test score in results.json."""
-    from helpers import training
 
     _a_complete_run(cfg)
-    training.start_clean(cfg, phase)
+    runs.start_clean(cfg, phase)
     left = results.read_results(cfg)
     assert set(left["phases"]) == kept
     assert not {"chosen", "test_accuracy", "test_images"} & set(left)
@@ -130,10 +129,9 @@ def test_a_phase_that_starts_again_retires_its_numbers_and_the_choice(cfg, phase
 
 
 def test_lesson_08_s_own_phase_leaves_the_results_alone(cfg) -> None:
-    from helpers import training
 
     before = _a_complete_run(cfg)
-    training.start_clean(cfg, "finetune_from_cache")
+    runs.start_clean(cfg, "finetune_from_cache")
     assert results.read_results(cfg) == before
 
 
@@ -142,12 +140,12 @@ def test_lesson_08_s_own_phase_leaves_the_results_alone(cfg) -> None:
 def test_results_of_another_run_identity_are_replaced(cfg, change: dict) -> None:
     """results.json never mixes two runs: another profile, seed, backbone, split or size starts it afresh."""
     results.update_results(cfg, {"test_accuracy": 0.9, "phases": {"transfer": {"epochs": 3}}})
-    assert results.read_results(cfg)["identity"] == data.run_identity(cfg)
+    assert results.read_results(cfg)["identity"] == runs.run_identity(cfg)
     other = cfg.replace(**change)
     fresh = results.update_results(other, {"phases": {"finetune": {"epochs": 2}}})
     assert fresh == {"profile": other.profile, "phases": {"finetune": {"epochs": 2}},
-                     "identity": data.run_identity(other)}
-    assert fresh["identity"] != data.run_identity(cfg)
+                     "identity": runs.run_identity(other)}
+    assert fresh["identity"] != runs.run_identity(cfg)
     kept = results.update_results(other, {"test_accuracy": 0.8})
     assert kept["phases"] == {"finetune": {"epochs": 2}}, "the same identity merges"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import data, generators, timing
+from helpers import data, flowers17, generators, timing
 from helpers.config import Config, load_config
 from helpers.errors import FlowersError
 
@@ -155,8 +155,8 @@ def test_all_three_number_the_classes_in_the_official_order(gens: generators.Gen
 
 
 def test_make_generators_numbers_folders_like_the_data_module(gens: generators.Generators) -> None:
-    """The folder names come from ``data.class_folder``, so both modules agree."""
-    assert [data.class_folder(i) for i in range(17)] == CLASS_FOLDERS
+    """The folder names come from ``flowers17.class_folder``, so both modules agree."""
+    assert [flowers17.class_folder(i) for i in range(17)] == CLASS_FOLDERS
     assert list(gens.train.class_indices) == CLASS_FOLDERS
 
 

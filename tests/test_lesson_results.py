@@ -2,7 +2,7 @@
 
 Lessons 05-07 each write their part of ``build/results.json``, and a phase that
 starts again retires its old numbers and lesson 07's choice
-(``training.start_clean``). So the order of the lessons' cells matters: lesson
+(``runs.start_clean``). So the order of the lessons' cells matters: lesson
 07 must record its choice after it starts its ``final`` phase, not before. This
 module runs on the lessons' worker, after them (``after_lessons``), and reads
 what they left.

@@ -22,7 +22,7 @@ from scipy.io import savemat
 from test_data import assert_single_readable_message, write_tgz
 
 from conftest import copy_synthetic_source
-from helpers import config, data, download, files, generators, models, synthetic, training
+from helpers import config, data, download, files, flowers17, generators, models, runs, training
 from helpers.config import Config, load_config
 from helpers.errors import FlowersError
 
@@ -124,7 +124,7 @@ def test_a_datasplits_mat_without_trn3_names_the_missing_array(smoke_cfg: Config
     savemat(path, {key: np.arange(1, 11) for key in download.SPLITS_KEYS if key != "trn3"})
     saved = path.read_bytes()
     with pytest.raises(FlowersError, match="missing the array 'trn3'"):
-        data.official_split(path, 1, {n: data.label_of(n) for n in range(1, 1361)})
+        data.official_split(path, 1, {n: flowers17.label_of(n) for n in range(1, 1361)})
     assert path.read_bytes() == saved
 
 
@@ -139,7 +139,7 @@ def test_a_truncated_split_json_is_repaired(smoke_cfg_downloaded: Config, capsys
     capsys.readouterr()
     assert data.ensure_split(cfg, verbose=False) == folder
     assert "split.json is damaged" in capsys.readouterr().out
-    assert data.run_identity(cfg)["archive_md5"] == synthetic.md5_of(cfg.work_dir / "downloads" / "17flowers.tgz")
+    assert runs.run_identity(cfg)["archive_md5"] == files.md5_of(cfg.work_dir / "downloads" / "17flowers.tgz")
     assert data.split_problem(folder) is None
 
 
@@ -148,7 +148,7 @@ def test_a_class_folder_deleted_from_the_split_is_rebuilt(smoke_cfg_downloaded: 
     cfg = smoke_cfg_downloaded
     folder = data.ensure_split(cfg, verbose=False)
     rows = data.read_manifest(folder)
-    shutil.rmtree(folder / "validation" / data.class_folder(3))
+    shutil.rmtree(folder / "validation" / flowers17.class_folder(3))
     assert "20 image(s) of manifest.csv are missing" in data.split_problem(folder)
     capsys.readouterr()
     data.ensure_split(cfg, verbose=False)
@@ -158,8 +158,8 @@ def test_a_class_folder_deleted_from_the_split_is_rebuilt(smoke_cfg_downloaded: 
 
 def test_a_photo_dropped_into_the_split_is_noticed(smoke_cfg_downloaded: Config) -> None:
     folder = data.ensure_split(smoke_cfg_downloaded, verbose=False)
-    stray = folder / "test" / data.class_folder(0) / "holiday.jpg"
-    shutil.copy(next((folder / "train" / data.class_folder(0)).iterdir()), stray)
+    stray = folder / "test" / flowers17.class_folder(0) / "holiday.jpg"
+    shutil.copy(next((folder / "train" / flowers17.class_folder(0)).iterdir()), stray)
     assert "1 file(s) are not in manifest.csv, e.g. test/00_daffodil/holiday.jpg" == data.split_problem(folder)
     data.ensure_split(smoke_cfg_downloaded, verbose=False)
     assert not stray.exists() and data.split_problem(folder) is None
@@ -167,7 +167,7 @@ def test_a_photo_dropped_into_the_split_is_noticed(smoke_cfg_downloaded: Config)
 
 def test_generators_refuse_folders_with_different_classes(smoke_cfg_downloaded: Config) -> None:
     folder = data.ensure_split(smoke_cfg_downloaded, verbose=False)
-    shutil.rmtree(folder / "validation" / data.class_folder(16))
+    shutil.rmtree(folder / "validation" / flowers17.class_folder(16))
     with pytest.raises(FlowersError, match="do not hold the same class folders.*Run lesson 01 again"):
         generators.make_generators(smoke_cfg_downloaded, folder)
 
@@ -261,14 +261,14 @@ def test_a_damaged_weights_file_is_kept_aside_and_downloaded_again(
 
 
 def _phase_files(cfg: Config) -> None:
-    training.start_clean(cfg, "transfer")        # the record a real phase writes first
+    runs.start_clean(cfg, "transfer")        # the record a real phase writes first
 
 
 def test_a_truncated_keras_model_is_refused_with_one_message(smoke_cfg_downloaded: Config) -> None:
     cfg = smoke_cfg_downloaded
     data.ensure_split(cfg, verbose=False)
     _phase_files(cfg)
-    path = training.model_path(cfg, "transfer")
+    path = runs.model_path(cfg, "transfer")
     path.write_bytes(b"PK\x03\x04 half of a zip file")
     with pytest.raises(FlowersError, match=r"cannot be read.*probably damaged.*Run lesson 05 again") as err:
         training.load_phase_model(cfg, "transfer")
@@ -280,7 +280,7 @@ def test_a_half_written_log_is_refused_with_one_message(smoke_cfg_downloaded: Co
     cfg = smoke_cfg_downloaded
     data.ensure_split(cfg, verbose=False)
     _phase_files(cfg)
-    log = training.log_path(cfg, "transfer")
+    log = runs.log_path(cfg, "transfer")
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text(f"epoch,accuracy,loss\n0,0.4,2.0\n{last_row}")
     with pytest.raises(FlowersError, match="is damaged: a row is incomplete.*Run lesson 05 again"):

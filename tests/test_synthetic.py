@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from scipy.io import loadmat
 
-from helpers import synthetic
+from helpers import files, flowers17, synthetic
 
 N = 1360
 NAMES = [f"image_{n:04d}.jpg" for n in range(1, N + 1)]
@@ -61,9 +61,9 @@ def test_images_really_decode_and_differ(synthetic_images: dict[str, bytes]) -> 
 
 
 def test_label_follows_80_consecutive_images_per_class() -> None:
-    """synthetic.label_of: image 1..80 is class 0, 81 is class 1, 1360 is class 16."""
-    assert [synthetic.label_of(n) for n in (1, 80, 81, 160, 161, 1360)] == [0, 0, 1, 1, 2, 16]
-    assert len(synthetic.STYLES) == synthetic.N_CLASSES == 17
+    """label_of: image 1..80 is class 0, 81 is class 1, 1360 is class 16."""
+    assert [flowers17.label_of(n) for n in (1, 80, 81, 160, 161, 1360)] == [0, 0, 1, 1, 2, 16]
+    assert len(synthetic.STYLES) == len(flowers17.SPECIES) == 17
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_same_seed_writes_the_same_bytes_and_another_seed_differs(
     path_a, md5_a = small_archive
     md5_b = synthetic.write_archive(tmp_path / "b.tgz", seed=0, short_side=32)
     md5_c = synthetic.write_archive(tmp_path / "c.tgz", seed=1, short_side=32)
-    assert md5_a == md5_b == synthetic.md5_of(path_a)
+    assert md5_a == md5_b == files.md5_of(path_a)
     assert path_a.read_bytes() == (tmp_path / "b.tgz").read_bytes()
     assert md5_c != md5_a
     assert not list(tmp_path.glob("*.part")), "the temporary .part file must be renamed away"
@@ -88,7 +88,7 @@ def test_same_seed_writes_the_same_bytes_and_another_seed_differs(
 def test_ensure_synthetic_source_records_the_md5_and_reuses_the_archive(
         tmp_path: Path, synthetic_source: Path, synthetic_md5: str) -> None:
     """The md5 file matches the archive; a second call does not regenerate anything."""
-    assert synthetic_md5 == synthetic.md5_of(synthetic_source / "17flowers.tgz")
+    assert synthetic_md5 == files.md5_of(synthetic_source / "17flowers.tgz")
     folder = tmp_path / "synthetic"
     shutil.copytree(synthetic_source, folder)
     before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
@@ -104,7 +104,7 @@ def test_ensure_synthetic_source_regenerates_a_damaged_archive(
     archive.write_bytes(path.read_bytes()[:1000])
     (tmp_path / "17flowers.tgz.md5").write_text(md5 + "\n")
     assert synthetic.ensure_synthetic_source(tmp_path, seed=0, short_side=32) == md5
-    assert synthetic.md5_of(archive) == md5
+    assert files.md5_of(archive) == md5
     assert (tmp_path / "datasplits.mat").exists()
 
 

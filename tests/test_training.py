@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import smoke_split
-from helpers import data, generators, models, synthetic, training
+from helpers import data, files, generators, models, runs, training
 from helpers.config import Config, load_config
 
 
@@ -67,7 +67,7 @@ def test_fit_phase_logs_checkpoints_and_reports(trained) -> None:
     log = training.read_log(cfg, "transfer")
     assert len(log["epoch"]) == result.epochs_run
     assert log["val_accuracy"] == pytest.approx(result.history["val_accuracy"], abs=1e-6)
-    assert training.model_path(cfg, "transfer").exists()
+    assert runs.model_path(cfg, "transfer").exists()
     kept = training.best_epoch(result.history)
     assert result.history["val_loss"][kept] == min(result.history["val_loss"])
     assert result.best_val_accuracy == result.history["val_accuracy"][kept]
@@ -78,7 +78,7 @@ def test_the_checkpoint_holds_the_epoch_with_the_lowest_validation_loss(trained)
     import keras
 
     cfg, gens, model, result, _ = trained
-    saved = keras.models.load_model(training.model_path(cfg, "transfer"))
+    saved = keras.models.load_model(runs.model_path(cfg, "transfer"))
     loss, _ = saved.evaluate(gens.validation, verbose=0)
     assert loss == pytest.approx(min(result.history["val_loss"]), rel=1e-4)
     restored_loss, _ = model.evaluate(gens.validation, verbose=0)   # restore_best_weights
@@ -193,14 +193,14 @@ def test_rerunning_a_phase_restarts_it_cleanly(split_cfg: tuple[Config, Path], t
     training.compile_finetune(model)
     training.fit_phase(cfg, model, gens, "finetune", epochs=3, initial_epoch=2, verbose=0)
     assert training.read_log(cfg, "finetune")["epoch"] == [2, 3, 4]
-    first_checkpoint = training.model_path(cfg, "finetune").stat().st_mtime_ns
+    first_checkpoint = runs.model_path(cfg, "finetune").stat().st_mtime_ns
 
     # An interrupted run leaves a half-written log behind...
-    training.log_path(cfg, "finetune").write_text("epoch,accuracy\n9,0.5\n")
+    runs.log_path(cfg, "finetune").write_text("epoch,accuracy\n9,0.5\n")
     training.fit_phase(cfg, model, gens, "finetune", epochs=2, initial_epoch=2, verbose=0)
     assert training.read_log(cfg, "finetune")["epoch"] == [2, 3], "old rows must not survive a rerun"
-    assert training.model_path(cfg, "finetune").stat().st_mtime_ns != first_checkpoint
-    assert isinstance(keras.models.load_model(training.model_path(cfg, "finetune")), keras.Model)
+    assert runs.model_path(cfg, "finetune").stat().st_mtime_ns != first_checkpoint
+    assert isinstance(keras.models.load_model(runs.model_path(cfg, "finetune")), keras.Model)
 
 
 def test_missing_phase_results_name_the_lesson_to_run(tmp_path: Path) -> None:
@@ -218,12 +218,12 @@ def test_a_model_of_another_size_is_refused(split_cfg: tuple[Config, Path], tmp_
 
     cfg, _ = split_cfg
     cfg = cfg.replace(build_dir=tmp_path)
-    path = training.model_path(cfg, "transfer")
-    training.start_clean(cfg.replace(image_size=32), "transfer")     # trained at 32 px...
+    path = runs.model_path(cfg, "transfer")
+    runs.start_clean(cfg.replace(image_size=32), "transfer")     # trained at 32 px...
     models.add_head(tiny_backbone(32)).save(path)
     with pytest.raises(FlowersError, match=r"image_size 32 -> 75.*run lesson 05 again"):
         training.load_phase_model(cfg, "transfer")                    # ...loaded at 75 px
-    training.start_clean(cfg, "transfer")                               # a record that claims 75 px
+    runs.start_clean(cfg, "transfer")                               # a record that claims 75 px
     models.add_head(tiny_backbone(32)).save(path)                       # beside a 32 px model
     with pytest.raises(FlowersError, match="expects 32 px images.*Run lesson 05 again"):
         training.load_phase_model(cfg, "transfer")
@@ -235,8 +235,8 @@ def test_an_uncompiled_saved_model_loads_ready_to_evaluate(split_cfg: tuple[Conf
 
     cfg, folder = split_cfg
     cfg = cfg.replace(build_dir=tmp_path, image_size=32, batch_size=32)
-    path = training.model_path(cfg, "probe")
-    training.start_clean(cfg, "probe")
+    path = runs.model_path(cfg, "probe")
+    runs.start_clean(cfg, "probe")
     models.add_head(tiny_backbone(32)).save(path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -286,10 +286,10 @@ def test_a_model_trained_on_another_seeds_split_is_refused(seed42: tuple[Config,
 
 def test_rerunning_the_transfer_phase_retires_the_fine_tuned_model(seed42: tuple[Config, Path]) -> None:
     cfg, folder = seed42
-    finetuned = training.model_path(cfg, "finetune")
-    assert finetuned.exists() and training.identity_path(cfg, "finetune").exists()
+    finetuned = runs.model_path(cfg, "finetune")
+    assert finetuned.exists() and runs.identity_path(cfg, "finetune").exists()
     _train_phase(cfg, folder, "transfer")
-    assert not finetuned.exists() and not training.log_path(cfg, "finetune").exists()
+    assert not finetuned.exists() and not runs.log_path(cfg, "finetune").exists()
     with pytest.raises(training.FlowersError, match="Run lesson 06 first"):
         training.load_phase_model(cfg, "finetune")
 
@@ -297,7 +297,7 @@ def test_rerunning_the_transfer_phase_retires_the_fine_tuned_model(seed42: tuple
 def test_a_fine_tuned_model_built_on_an_older_transfer_model_is_refused(seed42: tuple[Config, Path]) -> None:
     """Lesson 07 never mixes two runs: a fine-tuned model must come from the transfer model on disk."""
     cfg, _ = seed42
-    record = training.identity_path(cfg, "transfer")
+    record = runs.identity_path(cfg, "transfer")
     saved = record.read_text()
     record.write_text(saved.replace('"run": "', '"run": "0'))   # the transfer phase ran again since
     with pytest.raises(training.FlowersError, match="earlier transfer model.*run lesson 06 again"):
@@ -307,27 +307,27 @@ def test_a_fine_tuned_model_built_on_an_older_transfer_model_is_refused(seed42: 
 
 def test_a_model_without_a_record_is_refused(seed42: tuple[Config, Path]) -> None:
     cfg, _ = seed42
-    training.identity_path(cfg, "transfer").unlink()
+    runs.identity_path(cfg, "transfer").unlink()
     with pytest.raises(training.FlowersError, match="no readable record.*Run lesson 05 again"):
         training.load_phase_model(cfg, "transfer")
 
 
 def test_the_identity_names_split_seed_sizes_backbone_size_and_archive(seed42: tuple[Config, Path]) -> None:
     cfg, _ = seed42
-    identity = data.run_identity(cfg)
+    identity = runs.run_identity(cfg)
     assert identity == {"profile": "smoke", "backbone": "inception_v3", "image_size": 32, "split": "seeded",
                         "seed": 42, "split_sizes": [40, 20, 20],
                         "archive_md5": json.loads((data.split_dir(cfg) / "split.json").read_text())["md5"]}
-    assert identity["archive_md5"] == synthetic.md5_of(cfg.work_dir / "downloads" / "17flowers.tgz")
+    assert identity["archive_md5"] == files.md5_of(cfg.work_dir / "downloads" / "17flowers.tgz")
 
 
 def test_lesson_07s_final_model_records_the_run_it_was_chosen_from(seed42: tuple[Config, Path]) -> None:
     cfg, _ = seed42
-    training.start_clean(cfg, "final")                 # what lesson 07 does before saving
-    record = json.loads(training.identity_path(cfg, "final").read_text())
-    assert record["identity"] == data.run_identity(cfg)
-    assert record["started_from"]["run"] == json.loads(training.identity_path(cfg, "finetune").read_text())["run"]
-    training.check_identity(cfg, "final")
+    runs.start_clean(cfg, "final")                 # what lesson 07 does before saving
+    record = json.loads(runs.identity_path(cfg, "final").read_text())
+    assert record["identity"] == runs.run_identity(cfg)
+    assert record["started_from"]["run"] == json.loads(runs.identity_path(cfg, "finetune").read_text())["run"]
+    runs.check_identity(cfg, "final")
     with pytest.raises(training.FlowersError, match="seed 42.*seed 7"):
         data.ensure_split(cfg.replace(seed=7), verbose=False)
-        training.check_identity(cfg.replace(seed=7), "final")
+        runs.check_identity(cfg.replace(seed=7), "final")

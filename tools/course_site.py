@@ -37,6 +37,8 @@ from typing import Any
 
 import nbformat
 
+from helpers.results import results_in
+from helpers.runs import PHASES
 from tools import slides
 from tools.common import default_build_dir, lesson_paths, lessons_in
 
@@ -56,7 +58,6 @@ _LABELS = {
 }
 _SUMMARY_KEYS = ("profile", "backbone", "image_size", "chosen", "test_accuracy", "test_images")
 _PHASE_KEYS = ("epochs", "seconds", "best_val_accuracy")
-_PHASE_ORDER = ("transfer", "finetune")  # the order lessons 05 and 06 train them
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,8 @@ def results_html(results: dict[str, Any]) -> str:
         keys = [k for k in _PHASE_KEYS if any(k in p for p in phases.values() if isinstance(p, dict))]
         keys += sorted({k for p in phases.values() if isinstance(p, dict) for k in p} - set(keys))
         head = "<tr><th>Phase</th>" + "".join(f"<th>{_label(k)}</th>" for k in keys) + "</tr>"
-        order = sorted(phases, key=lambda name: (_PHASE_ORDER.index(name) if name in _PHASE_ORDER else 2, name))
+        known = list(PHASES)     # the order the lessons train them; others after, by name
+        order = sorted(phases, key=lambda name: (known.index(name) if name in known else len(known), name))
         rows = "".join(
             f"<tr><td>{html.escape(name)}</td>"
             + "".join(f"<td>{_value(k, phases[name][k]) if k in phases[name] else ''}</td>" for k in keys)
@@ -302,7 +304,11 @@ def build_html(build_dir: Path, out_dir: Path) -> list[Path]:
         target = out_dir / f"{lesson.stem}.html"
         target.write_text(body, encoding="utf-8")
         written.append(target)
-    results = _read_json(build_dir / "results.json")
+    try:
+        results = results_in(build_dir)
+    except ValueError as exc:
+        raise SystemExit(f"{build_dir / 'results.json'} is not valid JSON ({exc}); delete it or run "
+                         f"`make tutorial` again.") from None
     index = out_dir / "index.html"
     index.write_text(index_html(lessons, lesson_times(build_dir, results), results), encoding="utf-8")
     return [index, *written]

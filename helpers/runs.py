@@ -1,0 +1,187 @@
+"""Where a run's models came from: the run identity, the phases, and the records that refuse stale files.
+
+A **run identity** (:func:`run_identity`) is what a run's models, logs and
+results depend on: profile, backbone, image size, split, seed and archive.
+
+The **phases** (:data:`PHASES`) are the models the lessons train, each made by
+one lesson and some built on an earlier one: lesson 06 fine-tunes lesson 05's
+transfer model, and lesson 07's final model is the fine-tuned one or another
+candidate. Lesson 08's own phases are outside the table and stand alone.
+
+Each phase writes a **record** beside its model (:func:`identity_path`) when
+it starts (:func:`start_clean`): a run id, the identity, and the record of the
+phase it was built on. :func:`check_identity` compares them before a later
+lesson uses the files.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from helpers.config import Config
+from helpers.errors import FlowersError
+from helpers.files import write_text_atomic
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One trained model of the course: which lesson makes it, and which phase it is built on."""
+
+    name: str
+    lesson: str
+    built_on: str | None = None
+
+
+#: The phases of lessons 05-07, in the order the lessons make them. The probe stands alone;
+#: the transfer model, the fine-tuned one and lesson 07's final choice are built one on another.
+PHASES: dict[str, Phase] = {phase.name: phase for phase in (
+    Phase("probe", "05"),
+    Phase("transfer", "05"),
+    Phase("finetune", "06", built_on="transfer"),
+    Phase("final", "07", built_on="finetune"),
+)}
+
+#: The lesson of a phase outside :data:`PHASES` (lesson 08 trains its own).
+OTHER_PHASES_LESSON = "08"
+
+
+def phase_lesson(phase: str) -> str:
+    """The lesson that makes ``phase``'s files (``"08"`` for a phase outside :data:`PHASES`)."""
+    return PHASES[phase].lesson if phase in PHASES else OTHER_PHASES_LESSON
+
+
+def built_on_it(phase: str) -> list[str]:
+    """The phases built on ``phase``, directly or through another one, in :data:`PHASES` order."""
+    later: list[str] = []
+    for other in PHASES.values():
+        if other.built_on is not None and (other.built_on == phase or other.built_on in later):
+            later.append(other.name)
+    return later
+
+
+def run_identity(cfg: Config) -> dict[str, object]:
+    """What a run's models, logs, figures and results depend on: profile, backbone, image size, split, archive.
+
+    The archive's md5 is the one recorded with the split on disk (``split.json``
+    in :attr:`Config.split_dir`, which :mod:`helpers.data` writes). Lessons
+    05-07 compare it (:func:`check_identity`) before they use what an earlier
+    lesson wrote.
+    """
+    info = cfg.split_dir / "split.json"
+    try:
+        saved = json.loads(info.read_text()) if info.exists() else {}
+        md5 = saved.get("archive_md5", saved.get("md5"))
+    except (OSError, ValueError):
+        md5 = None
+    return {"profile": cfg.profile, "backbone": cfg.backbone, "image_size": cfg.image_size,
+            "split": cfg.split, "seed": cfg.seed, "split_sizes": list(cfg.split_sizes), "archive_md5": md5}
+
+
+def model_path(cfg: Config, phase: str) -> Path:
+    """The best model of ``phase`` (``probe``, ``transfer``, ``finetune``, ``final``) for this profile and backbone."""
+    return _models_dir_file(cfg.build_dir, cfg.profile, cfg.backbone, phase, ".keras")
+
+
+def _models_dir_file(build_dir: Path, profile: str, backbone: str, phase: str, suffix: str) -> Path:
+    return Path(build_dir) / "models" / f"{phase}_{profile}_{backbone}{suffix}"
+
+
+def log_path(cfg: Config, phase: str) -> Path:
+    """The CSV history of ``phase`` for this profile and backbone."""
+    return cfg.build_dir / "logs" / f"{phase}_{cfg.profile}_{cfg.backbone}.csv"
+
+
+def identity_path(cfg: Config, phase: str) -> Path:
+    """The record of what ``phase``'s model and log were made from (next to the model)."""
+    return model_path(cfg, phase).with_suffix(".json")
+
+
+def _describe(identity: dict[str, object]) -> str:
+    return (f"the {identity.get('split')} split with seed {identity.get('seed')} "
+            f"({identity.get('split_sizes')} per class), {identity.get('backbone')} at "
+            f"{identity.get('image_size')} px, {identity.get('profile')} profile, archive md5 "
+            f"{identity.get('archive_md5')}")
+
+
+def start_clean(cfg: Config, phase: str) -> list[Path]:
+    """Start ``phase`` afresh: delete its old files and those of every phase built on it; record this run.
+
+    The later phases were built on this one's old files, so they are retired
+    too (re-running lesson 05 retires lesson 06's model). Their numbers in
+    ``results.json``, and lesson 07's choice, are retired with them:
+    :mod:`helpers.results` keeps only numbers whose phase records are still
+    the ones they were measured with. The phase's record (:func:`identity_path`)
+    then names this run's settings and split, and for a phase built on an
+    earlier one, the earlier one's record, so that :func:`check_identity` can
+    refuse a model of another split or run. Returns the files that were deleted.
+    """
+    candidates = []
+    for name in (phase, *built_on_it(phase)):
+        candidates += [model_path(cfg, name), log_path(cfg, name), identity_path(cfg, name)]
+    gone = [p for p in candidates if p.exists()]
+    for path in gone:
+        path.unlink()
+    base = PHASES[phase].built_on if phase in PHASES else None
+    started_from = (read_record(cfg, base) or None) if base is not None else None
+    record = {"phase": phase, "run": uuid.uuid4().hex, "identity": run_identity(cfg),
+              "started_from": started_from}
+    path = identity_path(cfg, phase)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(record, indent=2) + "\n")
+    return [p for p in gone if p != path]
+
+
+def read_record(cfg: Config, phase: str) -> dict[str, object]:
+    """The record :func:`start_clean` wrote for ``phase`` (its run id, identity and origin); ``{}`` if none."""
+    try:
+        return json.loads(identity_path(cfg, phase).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def phase_runs(cfg: Config) -> dict[str, str | None]:
+    """The run id of each phase of :data:`PHASES` on disk now (``None`` where it has no record)."""
+    return phase_runs_in(cfg.build_dir, cfg.profile, cfg.backbone)
+
+
+def phase_runs_in(build_dir: Path, profile: str, backbone: str) -> dict[str, str | None]:
+    """:func:`phase_runs` for a build folder, profile and backbone (what a tool knows of a run)."""
+    out: dict[str, str | None] = {}
+    for name in PHASES:
+        try:
+            record = json.loads(_models_dir_file(build_dir, profile, backbone, name, ".json").read_text())
+        except (OSError, ValueError):
+            record = {}
+        out[name] = record.get("run") if isinstance(record, dict) else None
+    return out
+
+
+def check_identity(cfg: Config, phase: str) -> None:
+    """Refuse ``phase``'s files when they were made from another split, setting or run.
+
+    Raises:
+        FlowersError: naming the difference and the lesson to run again.
+    """
+    lesson = phase_lesson(phase)
+    path = identity_path(cfg, phase)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise FlowersError(f"The {phase} files in {path.parent} have no readable record of the split and "
+                           f"settings they were made with, so they could have seen this run's test photos. "
+                           f"Run lesson {lesson} again.") from None
+    saved, now = record.get("identity", {}), run_identity(cfg)
+    if saved != now:
+        changed = ", ".join(f"{key} {saved.get(key)!r} -> {now[key]!r}" for key in now if saved.get(key) != now[key])
+        raise FlowersError(f"The {phase} model was trained on {_describe(saved)}; this run uses "
+                           f"{_describe(now)} ({changed}). Its training photos may be this run's test "
+                           f"photos: run lesson {lesson} again.")
+    base = record.get("started_from")
+    if base is not None:
+        current = read_record(cfg, base.get("phase", "")) or None
+        if current is None or current.get("run") != base.get("run"):
+            raise FlowersError(f"The {phase} model was built on an earlier {base.get('phase')} model, which "
+                               f"has been trained again since: run lesson {lesson} again.")
