@@ -67,7 +67,7 @@ checked-outputs: $(STAMP)
 	FLOWERS_PROFILE=smoke $(PY) -m tools.nbtool regen notebooks/*.ipynb
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench.py
+	$(PY) -m benchmarks.bench
 
 student: $(STAMP)
 	$(PY) -m tools.student

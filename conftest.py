@@ -10,6 +10,8 @@ import os
 
 import pytest
 
+from tools.common import SOLUTION_TAG
+
 #: Test modules that use the lessons' outputs: they run on the lessons' worker, after them.
 AFTER_LESSONS_MODULES = ("tests/test_lesson_results.py", "tests/test_slides_browser.py",
                          "tests/test_student_edition.py")
@@ -80,7 +82,7 @@ def pytest_runtest_call(item: pytest.Item):
     """
     notebook = getattr(item.parent, "nb", None)
     cell = getattr(item, "cell", None)
-    solution = notebook is not None and cell is not None and "solution" in cell.metadata.get("tags", [])
+    solution = notebook is not None and cell is not None and SOLUTION_TAG in cell.metadata.get("tags", [])
     before = _disk_state() if solution else None
     outcome = yield
     outputs = getattr(item, "test_outputs", None)

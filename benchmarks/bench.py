@@ -17,9 +17,10 @@ compares numbers taken on the same machine under the same load:
    1,360 images without augmentation, then one epoch of the head on the
    2,048-d feature vectors.
 3. **Fine-tuning step**: a training step with the course's cut (everything
-   through ``mixed8`` frozen, BatchNorm frozen) against the original tutorial's
+   through ``mixed8``, InceptionV3's ``BackboneSpec.freeze_through``, frozen;
+   BatchNorm frozen) against the original tutorial's
    cut (only ``layers[:18]`` frozen, BatchNorm trainable).
-4. **Backbone forward pass** of every network in ``helpers.models.BACKBONES``
+4. **Backbone forward pass** of every network in ``helpers.backbones.BACKBONES``
    at its full-profile input size (``BackboneSpec.image_size``).
 
 From these it computes four ratios, each checked against its target and
@@ -32,7 +33,8 @@ Weights do not change speed, so every network is built with
 synthetic flowers drawn at the real photos' size (short side 500 px), in a
 data folder of their own (``data/bench/``); they are generated once and reused.
 The first call of a compiled Keras function traces it into a graph; every
-timing below starts after a warm-up call, so tracing is never counted.
+timing below starts after a warm-up call, so tracing is never counted. The
+timers are the lessons' own, from ``helpers.timing``.
 
 ``--quick`` runs the same code at toy sizes (64 px photos, 75 px inputs,
 batches of 8, 4/2/2 images per class, a couple of batches per measurement) in
@@ -41,8 +43,11 @@ rot. Its numbers mean nothing.
 
 Usage::
 
-    .venv/bin/python benchmarks/bench.py            # or: make bench
-    .venv/bin/python benchmarks/bench.py --quick --out /tmp/bench.json --data-dir /tmp/bench-data
+    .venv/bin/python -m benchmarks.bench            # or: make bench
+    .venv/bin/python -m benchmarks.bench --quick --out /tmp/bench.json --data-dir /tmp/bench-data
+
+Importing this module loads no TensorFlow (``--help`` is quick); ``main``
+loads it.
 """
 
 from __future__ import annotations
@@ -55,7 +60,6 @@ import io
 import json
 import logging
 import os
-import platform
 import shutil
 import sys
 import time
@@ -67,16 +71,14 @@ from typing import Any
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # run as a script: make the working tree's helpers importable
-    sys.path.insert(0, str(REPO_ROOT))
-
-from helpers.environment import HARMLESS_WARNINGS, import_tensorflow  # noqa: E402
-
-import_tensorflow()  # before the helpers below load TensorFlow: it hides TensorFlow's start-up noise
-
-from helpers import data, features, generators, models, synthetic, timing, training  # noqa: E402
-from helpers.config import Config, load_config  # noqa: E402
+# None of these loads TensorFlow. The helpers that do (features, generators, models,
+# timing, training) are imported inside the functions, after main's import_tensorflow().
+from helpers import data, synthetic
+from helpers.backbones import BACKBONES
+from helpers.config import Config, load_config
+from helpers.environment import HARMLESS_WARNINGS, import_tensorflow
+from helpers.files import write_text_atomic
+from tools.common import ROOT, machine_info
 
 #: Section titles of the printed report (the test checks that each one is printed).
 SECTIONS: tuple[str, ...] = ("Input pipeline", "Transfer phase", "Fine-tuning step",
@@ -87,11 +89,11 @@ ARCHIVE_SEED = 0
 #: Records what the bench archive was drawn with, so a change regenerates it.
 SOURCE_MARKER = "bench-source.json"
 #: Where the data lives unless ``--data-dir`` says otherwise.
-DEFAULT_DATA_DIRS = {"full": REPO_ROOT / "data" / "bench", "quick": REPO_ROOT / "data" / "bench-quick"}
-DEFAULT_OUT = REPO_ROOT / "build" / "bench.json"
+DEFAULT_DATA_DIRS = {"full": ROOT / "data" / "bench", "quick": ROOT / "data" / "bench-quick"}
+DEFAULT_OUT = ROOT / "build" / "bench.json"
 
-#: Fine-tuning cuts: the course's (through ``mixed8``) and the original tutorial's.
-FINETUNE_FREEZE_THROUGH = "mixed8"
+#: Fine-tuning cuts: the course's (InceptionV3's spec: through ``mixed8``) and the original tutorial's.
+FINETUNE_FREEZE_THROUGH = BACKBONES["inception_v3"].freeze_through
 ORIGINAL_FIRST_TRAINABLE = 18
 #: How many transfer epochs the "ten epochs" claim is about.
 TRANSFER_EPOCHS = 10
@@ -200,33 +202,6 @@ def warm_up_predict(model, batch: tuple) -> None:
     model.predict(Batches([(x, y), (x[:1], y[:1])]), verbose=0)
 
 
-def timed(fn: Any, *args: Any, **kwargs: Any) -> float:
-    """Seconds one call of ``fn(*args, **kwargs)`` takes."""
-    start = time.perf_counter()
-    fn(*args, **kwargs)
-    return time.perf_counter() - start
-
-
-def machine_info() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    import keras
-    import tensorflow as tf
-
-    cpu_model = platform.processor() or "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "cpu_count": os.cpu_count(), "usable_cpus": usable, "cpu_model": cpu_model,
-        "platform": platform.platform(), "python": platform.python_version(),
-        "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
-        "gpus": len(tf.config.list_physical_devices("GPU")),
-    }
-
-
 def load_average() -> list[float] | None:
     """The 1, 5 and 15 minute load averages (other work on the machine skews timings)."""
     return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
@@ -273,25 +248,14 @@ def prepare_data(data_dir: Path, settings: Settings, build_dir: Path) -> tuple[C
 # --------------------------------------------------------------------------- 1. input pipeline
 
 
-def dataset_passes(dataset) -> tuple[float, float]:
-    """Images per second of a cached ``tf.data`` pipeline: ``(first pass, cached pass)``.
-
-    Each pass is a whole epoch (a cache is only kept once a pass has read
-    everything); its first batch is a warm-up and is not timed.
-    """
-    rates = []
-    for _ in range(2):
-        batches = iter(dataset)
-        next(batches)
-        start, images = time.perf_counter(), 0
-        for x, _ in batches:
-            images += int(x.shape[0])
-        rates.append(images / (time.perf_counter() - start))
-    return rates[0], rates[1]
-
-
 def bench_input_pipeline(cfg: Config, folder: Path, settings: Settings) -> dict[str, float]:
-    """Images per second of every input option over the training images (see the module docstring)."""
+    """Images per second of every input option over the training images (see the module docstring).
+
+    Each ``tf.data`` pass is a whole epoch (a cache is only kept once a pass
+    has read everything); its first batch is a warm-up and is not timed.
+    """
+    from helpers import generators, timing
+
     out: dict[str, float] = {}
     n = settings.pipeline_batches
     with quiet_stdout():
@@ -306,7 +270,8 @@ def bench_input_pipeline(cfg: Config, folder: Path, settings: Settings) -> dict[
     log("input pipeline: tf.data (two whole passes each) ...")
     for augment, name in ((True, "augmented"), (False, "plain")):
         train = generators.make_datasets(cfg, folder, augment=augment)["train"]
-        first, cached = dataset_passes(train)
+        first = timing.measure_dataset_throughput(train, warm_up=True)
+        cached = timing.measure_dataset_throughput(train, warm_up=True)
         out[f"tf_data_{name}_first_pass"] = first
         out[f"tf_data_{name}_cached_pass"] = cached
         del train
@@ -323,38 +288,40 @@ def bench_transfer(cfg: Config, folder: Path) -> tuple[dict[str, Any], Any, tupl
     Returns the measurements, the InceptionV3 model (reused for fine-tuning)
     and one fixed augmented training batch ``(x, y)``.
     """
-    spec = models.BACKBONES["inception_v3"]
-    base = spec.build(None, (cfg.image_size, cfg.image_size, 3))
-    training.freeze_base(base)
-    model = models.add_head(base)
-    training.compile_transfer(model)
+    from helpers import features, generators, models, timing, training
+
     with quiet_stdout():
         gens = generators.make_generators(cfg, folder, workers=2)
     n_train, n_val = gens.train.samples, gens.validation.samples
+    spec = BACKBONES["inception_v3"]
+    base = spec.build(None, (cfg.image_size, cfg.image_size, 3))
+    training.freeze_base(base)
+    model = models.add_head(base, gens.train.num_classes)   # one output per class folder
+    training.compile_transfer(model)
 
     log(f"transfer: warm-up, then one augmented epoch ({n_train} + {n_val} images) ...")
     # A one-step fit traces the train and test functions exactly as fit calls them.
     model.fit(gens.train, epochs=1, steps_per_epoch=1, validation_data=gens.validation,
               validation_steps=1, verbose=0)
-    epoch_s = timed(model.fit, gens.train, epochs=1, validation_data=gens.validation, verbose=0)
+    epoch_s = timing.seconds_of(model.fit, gens.train, epochs=1, validation_data=gens.validation, verbose=0)
 
     log("transfer: feature extraction over train + validation + test ...")
     extractor = features.feature_extractor(base)
     with quiet_stdout():
         plain = generators.make_generators(cfg, folder, workers=2, augment_train=False)
     warm_up_predict(extractor, plain.train[0])
-    start = time.perf_counter()
-    cached = {part: features.extract_features(extractor, it) for part, it in plain.all().items()}
-    extraction_s = time.perf_counter() - start
+    cached: dict[str, Any] = {}
+    extraction_s = timing.seconds_of(
+        lambda: cached.update({part: features.extract_features(extractor, it) for part, it in plain.all().items()}))
 
     log("transfer: head epochs on cached features ...")
     train_f, val_f = cached["train"], cached["validation"]
-    head = features.feature_head(train_f.x.shape[1])
+    head = features.feature_head(train_f.x.shape[1], train_f.y.shape[1])
     training.compile_transfer(head)
     fit_head = dict(x=train_f.x, y=train_f.y, batch_size=cfg.batch_size, epochs=1,
                     validation_data=(val_f.x, val_f.y), verbose=0)
     head.fit(**fit_head)  # warm-up epoch (tracing)
-    head_epoch_s = timed(head.fit, **fit_head)
+    head_epoch_s = timing.seconds_of(head.fit, **fit_head)
 
     fixed_batch = gens.train[0]
     result = {
@@ -377,6 +344,8 @@ def bench_finetune(model, batch: tuple, settings: Settings) -> dict[str, dict[st
 
     The input is one fixed batch, so only the step itself is timed.
     """
+    from helpers import models, timing, training
+
     out: dict[str, dict[str, float]] = {}
     log(f"fine-tune: cut after {FINETUNE_FREEZE_THROUGH} (BatchNorm frozen) ...")
     cut = training.unfreeze_top(model, FINETUNE_FREEZE_THROUGH)
@@ -400,9 +369,11 @@ def bench_backbones(settings: Settings) -> dict[str, dict[str, float]]:
     """Forward images per second of each registered backbone (base only) on a fixed random batch."""
     import keras
 
+    from helpers import timing
+
     out: dict[str, dict[str, float]] = {}
     rng = np.random.default_rng(0)
-    for name, spec in models.BACKBONES.items():
+    for name, spec in BACKBONES.items():
         size = spec.size_for("smoke" if settings.backbone_min_size else "full")
         log(f"backbone forward: {name} at {size} px ...")
         base = spec.build(None, (size, size, 3))
@@ -509,7 +480,7 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="toy sizes (75 px, batches of 8) to check that the script runs")
@@ -526,6 +497,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = (args.data_dir or DEFAULT_DATA_DIRS[settings.mode]).expanduser().resolve()
     out = args.out.expanduser().resolve()
     start = time.perf_counter()
+    import_tensorflow()  # before any helper loads TensorFlow: it hides TensorFlow's start-up noise
     import keras
 
     for message in HARMLESS_WARNINGS:
@@ -549,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "mode": settings.mode,
-        "machine": machine_info(),
+        "machine": machine_info(frameworks=True),
         "load_average_start": load_start,
         "load_average_end": load_average(),
         "settings": {**asdict(settings), "data_dir": str(data_dir),
@@ -560,9 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     report["wall_s"] = time.perf_counter() - start
     print(format_report(report))
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    tmp.replace(out)
+    write_text_atomic(out, json.dumps(report, indent=2) + "\n")
     log(f"wrote {out} ({report['wall_s']:.0f} s)")
     return 0
 

@@ -2,10 +2,9 @@
 
 ``config`` checks ``FLOWERS_BACKBONE`` against :data:`BACKBONES`, and
 ``models`` builds them; both import this module, which imports neither.
-Keras is imported inside the two methods that need it, not at the top: that
-keeps ``load_config`` free of TensorFlow (importing ``helpers.config`` took
-0.2 s on the development CPU; importing Keras took 7-8 s), which the tools
-and the tests that only read settings rely on.
+Keras is imported inside the two methods that need it, not at the top, so
+that ``load_config`` stays free of TensorFlow: the tools and the tests that
+only read settings rely on it.
 """
 
 from __future__ import annotations
@@ -30,10 +29,9 @@ class BackboneSpec:
     constructor: str
     #: Module in ``keras.applications`` that holds ``preprocess_input``.
     module: str
-    #: The input side of the full profile. Usually the side the ImageNet weights were
-    #: trained at (299 px for InceptionV3, 224 px for the others); a network without its
-    #: top accepts other sides with the same weights, and MobileNetV2 at width 0.35 uses
-    #: 288 px, measured on the validation splits of seeds 1-3 of the real photos (lesson 03).
+    #: The input side of the full profile: usually the side the ImageNet weights were
+    #: trained at; a network without its top accepts other sides with the same weights
+    #: (lesson 03 says why MobileNetV2 at width 0.35 gets a larger one).
     image_size: int
     #: The smallest input side the constructor accepts (used by the smoke profile).
     min_size: int

@@ -200,7 +200,7 @@ def synthetic_archive_url(data_dir: Path) -> str:
 
 _PROFILE_DEFAULTS: dict[str, dict[str, object]] = {
     # Full: at most 30 + 40 epochs; EarlyStopping on the validation loss (patience 5, then 10)
-    # ends each phase once it stops improving, after about 15-20 + 20-35 epochs on the real photos.
+    # ends each phase once it stops improving (lesson 06 gives the epochs it took).
     "full": dict(batch_size=32, weights="imagenet", transfer_epochs=30, finetune_epochs=40,
                  probe_epochs=300, steps_per_epoch=None),
     "smoke": dict(batch_size=16, weights=None, transfer_epochs=1, finetune_epochs=1,

@@ -10,7 +10,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from helpers.config import Config
 from helpers.errors import FlowersError
-from helpers.generators import KEEP_ASPECT_RATIO
+from helpers.inputs import INTERPOLATION, PIL_RESAMPLING, crop_box
 from helpers.models import backbone_spec
 
 #: The most pixels :func:`load_image_for_model` opens (about 50 megapixels: a large phone photo).
@@ -75,12 +75,9 @@ def load_image_for_model(path: Path | str, cfg: Config) -> np.ndarray:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         im = Image.alpha_composite(white, rgba)
     rgb = im.convert("RGB")
-    box = None
-    if KEEP_ASPECT_RATIO:  # the centred square the generators crop (resized as Keras does it)
-        side = min(rgb.size)
-        left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
-        box = (left, top, left + side, top + side)
-    rgb = rgb.resize((cfg.image_size, cfg.image_size), Image.Resampling.BILINEAR, box=box)
+    # The part the generators keep (the centred square), resized with the same filter.
+    rgb = rgb.resize((cfg.image_size, cfg.image_size), PIL_RESAMPLING[INTERPOLATION],
+                     box=crop_box(rgb.width, rgb.height))
     x = np.asarray(rgb, dtype="float32")[None]
     return backbone_spec(cfg).preprocess(x)
 

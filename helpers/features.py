@@ -15,12 +15,12 @@ import keras
 import numpy as np
 from keras import Model, layers
 
-from helpers.models import HEAD_DROPOUT
+from helpers.models import HEAD_DENSE_NAMES, HEAD_DROPOUT, POOL_NAME, head_layers
 
 
 def feature_extractor(base):
     """The base followed by global average pooling: one vector per image (2,048 for InceptionV3)."""
-    return Model(base.input, layers.GlobalAveragePooling2D(name="avg_pool")(base.output),
+    return Model(base.input, layers.GlobalAveragePooling2D(name=POOL_NAME)(base.output),
                  name=f"{base.name}_features")
 
 
@@ -49,23 +49,17 @@ def extract_features(extractor, iterator) -> Features:
     return Features(x, y, list(iterator.filenames), time.perf_counter() - start)
 
 
-def feature_head(n_features: int, n_classes: int = 17, hidden: int = 1024,
-                 dropout: float | None = None):
+def feature_head(n_features: int, n_classes: int, hidden: int = 1024, dropout: float | None = None):
     """The head of lesson 04 without its pooling layer, for pooled feature vectors.
 
-    Its two Dense layers have the same names and shapes as those of
-    :func:`helpers.models.add_head`, so their weights can be copied over, and
-    it has the same Dropout (default: ``models.HEAD_DROPOUT``).
+    It is built from the same layers as :func:`helpers.models.add_head`
+    (:func:`helpers.models.head_layers`): the Dense layers have the same names
+    and shapes, so their weights can be copied over, and the same Dropout
+    (default: ``models.HEAD_DROPOUT``).
     """
     dropout = HEAD_DROPOUT if dropout is None else dropout
-    stack: list[object] = [keras.Input((n_features,))]
-    if dropout:
-        stack.append(layers.Dropout(dropout, name="dropout_features"))
-    stack.append(layers.Dense(hidden, activation="relu", name="fc1024"))
-    if dropout:
-        stack.append(layers.Dropout(dropout, name="dropout_fc1024"))
-    stack.append(layers.Dense(n_classes, activation="softmax", name="predictions", dtype="float32"))
-    return keras.Sequential(stack, name="feature_head")
+    return keras.Sequential([keras.Input((n_features,)), *head_layers(n_classes, hidden, dropout)],
+                            name="feature_head")
 
 
 def copy_head_weights(head, model) -> None:
@@ -74,5 +68,5 @@ def copy_head_weights(head, model) -> None:
     The full model then predicts exactly what the feature head predicts on
     cached features, and fine-tuning can start from it.
     """
-    for name in ("fc1024", "predictions"):
+    for name in HEAD_DENSE_NAMES:
         model.get_layer(name).set_weights(head.get_layer(name).get_weights())

@@ -24,23 +24,14 @@ from tensorflow.keras.preprocessing.image import ImageDataGenerator
 
 from helpers.config import Config
 from helpers.errors import FlowersError
+from helpers.inputs import INTERPOLATION, KEEP_ASPECT_RATIO
 from helpers.models import backbone_spec
 
-#: The training augmentation. The original tutorial used rotation 30, shifts 0.2,
-#: shear 0.2 (degrees, so invisible), zoom 0.2 and flips; on the real photos
-#: (40 per class, MobileNetV2 width 0.35 at 224 px, seed 42's validation split) each
-#: extra change gave a higher validation loss than mirroring alone (lesson 02).
+#: The training augmentation: mirroring only. Lesson 02 measures why the original
+#: tutorial's rotation, shifts, shear and zoom are left out.
 AUGMENTATION: dict[str, object] = dict(
     horizontal_flip=True,     # mirror left-right half of the time
 )
-
-#: How flow_from_directory resizes photos to the network's input size.
-INTERPOLATION = "bilinear"
-
-#: Crop each photo to a centred square before resizing, instead of squashing it
-#: (``flow_from_directory(keep_aspect_ratio=True)``; ``crop_to_aspect_ratio`` in tf.data).
-KEEP_ASPECT_RATIO = True
-
 
 def preprocess_function(cfg: Config) -> Callable[[np.ndarray], np.ndarray]:
     """The backbone's ``preprocess_input`` (InceptionV3: pixels 0..255 -> -1..1)."""
@@ -171,11 +162,9 @@ def make_datasets(cfg: Config, folder: Path, augment: bool = True, cache: bool =
     and shuffled.
 
     Read a cached dataset in whole passes (``fit``, ``predict``, a ``for``
-    loop to the end). Abandoning its first pass after one batch
-    (``next(iter(ds))``) can leave the in-memory cache holding only that
-    batch: on a 2-core CPU kept busy by two other processes, 7 of 30 such
-    datasets then served 1 or 2 batches instead of 22. Peek at a batch of an
-    uncached copy instead.
+    loop to the end): TensorFlow documents that a cache whose first pass was
+    left unfinished may not be used by later passes. Peek at a batch of an
+    uncached copy instead (CONTRIBUTING, "Measurements behind the code").
     """
     preprocess = preprocess_function(cfg)
     augmenter = augmentation_layers(cfg.seed) if augment else None

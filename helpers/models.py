@@ -2,8 +2,9 @@
 
 The base is a ``keras.applications`` network without its ImageNet classifier
 (``include_top=False``). The head is the original tutorial's
-``GlobalAveragePooling2D -> Dense(1024, relu) -> Dense(17, softmax)``, with
-Dropout before each Dense layer (:data:`HEAD_DROPOUT`; lesson 04 explains why).
+``GlobalAveragePooling2D -> Dense(1024, relu) -> Dense(n_classes, softmax)``
+(one per class of the data), with Dropout before each Dense layer
+(:data:`HEAD_DROPOUT`; lesson 04 explains why).
 """
 
 from __future__ import annotations
@@ -129,32 +130,53 @@ def load_base(cfg: Config):
     return build()
 
 
-#: The Dropout rate before each Dense layer of the head. Measured on the validation
-#: split (real photos, MobileNetV2 width 0.35 at 224 px): see lesson 04.
+#: The Dropout rate before each Dense layer of the head (lesson 04 gives the measurement).
 HEAD_DROPOUT = 0.5
 
 
-def add_head(base, n_classes: int = 17, hidden: int = 1024, dropout: float = HEAD_DROPOUT):
+#: The names of the head's layers, shared by :func:`add_head` and the cached-features head of
+#: lesson 08 (``helpers.features``), which copies the Dense layers' weights by these names.
+POOL_NAME = "avg_pool"
+HIDDEN_NAME = "fc1024"
+OUTPUT_NAME = "predictions"
+HEAD_DENSE_NAMES: tuple[str, ...] = (HIDDEN_NAME, OUTPUT_NAME)
+
+
+def head_layers(n_classes: int, hidden: int = 1024, dropout: float = HEAD_DROPOUT) -> list[layers.Layer]:
+    """The head's layers after the pooling: ``Dropout -> Dense(hidden, relu) -> Dropout -> Dense(n_classes)``.
+
+    ``dropout=0`` leaves the Dropout layers out. The output layer computes in
+    float32 (under ``mixed_float16`` too), which keeps the softmax stable.
+    """
+    stack: list[layers.Layer] = []
+    if dropout:
+        stack.append(layers.Dropout(dropout, name="dropout_features"))
+    stack.append(layers.Dense(hidden, activation="relu", name=HIDDEN_NAME))
+    if dropout:
+        stack.append(layers.Dropout(dropout, name="dropout_fc1024"))
+    stack.append(layers.Dense(n_classes, activation="softmax", name=OUTPUT_NAME, dtype="float32"))
+    return stack
+
+
+def add_head(base, n_classes: int, hidden: int = 1024, dropout: float = HEAD_DROPOUT):
     """Put the new classifier on ``base`` and return the whole model.
 
     ``GlobalAveragePooling2D -> Dropout -> Dense(hidden, relu) -> Dropout ->
-    Dense(n_classes, softmax)``; ``dropout=0`` gives the original tutorial's
-    head exactly (Dropout layers have no parameters, so the counts are the same).
-    The model shares its layers with ``base``: ``model.layers[i] is base.layers[i]``,
-    so freezing a layer of ``base`` freezes it in ``model`` too.
+    Dense(n_classes, softmax)`` (:func:`head_layers`); ``n_classes`` comes from
+    the data (the number of class folders). ``dropout=0`` gives the original
+    tutorial's head exactly (Dropout layers have no parameters, so the counts
+    are the same). The model shares its layers with ``base``:
+    ``model.layers[i] is base.layers[i]``, so freezing a layer of ``base``
+    freezes it in ``model`` too.
     """
-    x = layers.GlobalAveragePooling2D(name="avg_pool")(base.output)
-    if dropout:
-        x = layers.Dropout(dropout, name="dropout_features")(x)
-    x = layers.Dense(hidden, activation="relu", name="fc1024")(x)
-    if dropout:
-        x = layers.Dropout(dropout, name="dropout_fc1024")(x)
-    predictions = layers.Dense(n_classes, activation="softmax", name="predictions", dtype="float32")(x)
-    return Model(inputs=base.input, outputs=predictions, name=f"{base.name}_flowers17")
+    x = layers.GlobalAveragePooling2D(name=POOL_NAME)(base.output)
+    for layer in head_layers(n_classes, hidden, dropout):
+        x = layer(x)
+    return Model(inputs=base.input, outputs=x, name=f"{base.name}_flowers17")
 
 
-def build_model(cfg: Config, n_classes: int = 17) -> tuple[object, object]:
-    """``(model, base)``: :func:`load_base` plus :func:`add_head`."""
+def build_model(cfg: Config, n_classes: int) -> tuple[object, object]:
+    """``(model, base)``: :func:`load_base` plus :func:`add_head` for ``n_classes`` classes."""
     base = load_base(cfg)
     return add_head(base, n_classes), base
 

@@ -2,10 +2,11 @@
 
 Lesson 02 times the ``ImageDataGenerator`` iterators, lesson 06 a fine-tuning
 step, lesson 08 the ``tf.data`` pipeline, a forward pass and an epoch of the
-cached-features head; ``benchmarks/bench.py`` times all of them in one run.
-The loaders' timers count every image over a stretch of batches (the
+cached-features head; ``python -m benchmarks.bench`` times all of them in one
+run. The loaders' timers count every image over a stretch of batches (the
 iterator's after a first, untimed batch; the ``tf.data`` one over one whole
-pass, so that a cache's first and later passes can be told apart). The model
+pass, so that a cache's first and later passes can be told apart, optionally
+after that pass's first, untimed batch). The model
 timers leave out a warm-up call (it builds the compiled step) and report the
 **median** of repeated compiled calls, which one slow step cannot move.
 """
@@ -13,7 +14,9 @@ timers leave out a warm-up call (it builds the compiled step) and report the
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import keras
 import numpy as np
@@ -37,16 +40,31 @@ def measure_throughput(iterator, batches: int = 10, workers: int = 1) -> float:
     return images / (time.perf_counter() - start)
 
 
-def measure_dataset_throughput(dataset) -> float:
+def measure_dataset_throughput(dataset, warm_up: bool = False) -> float:
     """Images per second over one full pass of a ``tf.data.Dataset``.
 
     Whole passes only: a cached dataset fills its cache during the first
     pass (decoding every JPEG) and reads from memory afterwards, so call it
-    twice to see both speeds.
+    twice to see both speeds. With ``warm_up``, the pass's first batch is
+    fetched before the clock starts and its images are not counted.
+    """
+    batches = iter(dataset)
+    if warm_up:
+        next(batches, None)
+    start = time.perf_counter()
+    images = sum(int(x.shape[0]) for x, _ in batches)
+    return images / (time.perf_counter() - start)
+
+
+def seconds_of(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> float:
+    """Seconds one call of ``fn(*args, **kwargs)`` takes, its result dropped.
+
+    One call, no warm-up: make a warm-up call first when the first one builds
+    a compiled function (``model.fit`` traces its steps on its first call).
     """
     start = time.perf_counter()
-    images = sum(int(x.shape[0]) for x, _ in dataset)
-    return images / (time.perf_counter() - start)
+    fn(*args, **kwargs)
+    return time.perf_counter() - start
 
 
 def _median_rate(call, images: int, repeats: int) -> float:

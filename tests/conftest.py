@@ -9,14 +9,13 @@ always given an explicit ``env`` so the developer's variables cannot leak in.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import nbformat
 import pytest
+from support import copy_synthetic_source, file_stats, link_or_copy
 
 from helpers import synthetic
 from helpers.config import Config, load_config
@@ -53,23 +52,12 @@ def synthetic_images(synthetic_source: Path) -> dict[str, bytes]:
     return out
 
 
-def copy_synthetic_source(source: Path, data_dir: Path) -> Path:
-    """Copy the session's synthetic source into ``data_dir/synthetic`` and return that folder."""
-    target = Path(data_dir) / "synthetic"
-    shutil.copytree(source, target)
-    return target
-
-
 @pytest.fixture
 def smoke_cfg(tmp_path: Path, synthetic_source: Path) -> Config:
     """The smoke profile in a fresh temporary data/build folder, its synthetic source already in place."""
     data_dir, build_dir = tmp_path / "data", tmp_path / "build"
     copy_synthetic_source(synthetic_source, data_dir)
     return load_config(env={}, profile="smoke", data_dir=data_dir, build_dir=build_dir)
-
-
-def _stats(folder: Path) -> dict[Path, tuple[int, int]]:
-    return {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
 
 
 @pytest.fixture(scope="session")
@@ -87,14 +75,7 @@ def smoke_downloads(tmp_path_factory: pytest.TempPathFactory,
     cfg = load_config(env={}, profile="smoke", data_dir=data_dir)
     download_archive(cfg, verbose=False)
     folder = cfg.work_dir / "downloads"
-    return folder, cfg.archive_url, _stats(folder / "17flowers_extracted")
-
-
-def _link_or_copy(src: str, dst: str) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+    return folder, cfg.archive_url, file_stats(folder / "17flowers_extracted")
 
 
 @pytest.fixture
@@ -114,35 +95,13 @@ def smoke_cfg_downloaded(smoke_cfg: Config,
     target = smoke_cfg.work_dir / "downloads"
     target.mkdir(parents=True)
     shutil.copy2(source / "17flowers.tgz", target / "17flowers.tgz")
-    shutil.copytree(source / "17flowers_extracted", target / "17flowers_extracted", copy_function=_link_or_copy)
+    shutil.copytree(source / "17flowers_extracted", target / "17flowers_extracted", copy_function=link_or_copy)
     marker = target / "17flowers_extracted" / ".complete"
     if marker.exists():
         text = marker.read_text()
         marker.unlink()  # a fresh file, not a write through the hard link
         marker.write_text(text.replace(source_url, smoke_cfg.archive_url))
     yield smoke_cfg
-    assert _stats(source / "17flowers_extracted") == stats, (
+    assert file_stats(source / "17flowers_extracted") == stats, (
         "this test wrote into the shared extracted images of smoke_cfg_downloaded (they are hard links)")
 
-
-def smoke_split(root: Path, source: Path) -> tuple[Config, Path]:
-    """A smoke configuration under ``root`` (data/ and build/) with its split prepared."""
-    from helpers.data import ensure_split
-
-    copy_synthetic_source(source, root / "data")
-    cfg = load_config(env={}, profile="smoke", data_dir=root / "data", build_dir=root / "build")
-    return cfg, ensure_split(cfg, verbose=False)
-
-
-def lesson_cell(lesson: str, contains: str) -> str:
-    """The source of the one code cell of ``notebooks/<lesson>*.ipynb`` that contains ``contains``."""
-    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
-    nb = nbformat.read(next(notebooks.glob(f"{lesson}_*.ipynb")), as_version=4)
-    found = [c.source for c in nb.cells if c.cell_type == "code" and contains in c.source]
-    assert len(found) == 1, f"lesson {lesson} must have exactly one code cell with {contains!r}"
-    return found[0]
-
-
-def run_cell(source: str, namespace: dict[str, object]) -> dict[str, object]:
-    exec(compile(source, "<lesson cell>", "exec"), namespace)
-    return namespace

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from helpers.config import load_config
+from helpers.results import update_results
 from tools import accuracy, run_lessons
-
-ROOT = Path(__file__).resolve().parents[1]
+from tools.common import ROOT
 
 
 def fake_results(probe: float, transfer: float, finetune: float, test: float = 0.95) -> dict[str, object]:
@@ -68,15 +69,14 @@ def test_main_runs_each_seed_in_its_own_build_folder_and_writes_the_table(
     scores = {1: (0.92, 0.94, 0.95, 0.95), 2: (0.93, 0.95, 0.94, 0.97), 3: (0.94, 0.93, 0.96, 0.96)}
     calls: list[tuple[str, str, list[str]]] = []
 
-    def fake_run(argv: list[str]) -> int:
-        seed, build = os.environ["FLOWERS_SEED"], os.environ["FLOWERS_BUILD_DIR"]
+    def fake_run(argv: list[str], env: dict[str, str]) -> int:
+        seed, build = env["FLOWERS_SEED"], env["FLOWERS_BUILD_DIR"]
         calls.append((seed, build, argv))
-        Path(build).mkdir(parents=True)
-        (Path(build) / "results.json").write_text(json.dumps(fake_results(*scores[int(seed)])))
+        update_results(load_config(env=env), fake_results(*scores[int(seed)]))  # as the lessons record
         return 0
 
     def fake_test_scores(cfg) -> dict[str, float]:
-        assert (cfg.seed, cfg.build_dir.name) == (int(os.environ["FLOWERS_SEED"]), f"seed-{cfg.seed}")
+        assert (cfg.seed, cfg.build_dir.name) == (int(calls[-1][0]), f"seed-{cfg.seed}")
         return {"probe_test": 0.90 + cfg.seed / 100, "transfer_test": 0.91, "finetune_test": 0.94}
 
     monkeypatch.setattr(run_lessons, "main", fake_run)
@@ -103,14 +103,60 @@ def test_main_runs_each_seed_in_its_own_build_folder_and_writes_the_table(
     assert "seeded 40/20/20 splits" in table and "smoke profile" in table
 
 
+def test_main_gives_the_lessons_their_seed_without_changing_its_own_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The seed, its build folder and TF_CPP_MIN_LOG_LEVEL go to the lessons' environment, not to os.environ."""
+    for name, value in {"FLOWERS_PROFILE": "smoke", "FLOWERS_BUILD_DIR": str(tmp_path),
+                        "FLOWERS_DATA_DIR": str(tmp_path / "data"), "FLOWERS_SEED": "42"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    before = dict(os.environ)
+    given: list[dict[str, str]] = []
+
+    def fake_run(argv: list[str], env: dict[str, str]) -> int:
+        assert dict(os.environ) == before, "the runner's own environment changed"
+        given.append(dict(env))
+        update_results(load_config(env=env), fake_results(0.9, 0.91, 0.92))
+        return 0
+
+    monkeypatch.setattr(run_lessons, "main", fake_run)
+    monkeypatch.setattr(accuracy, "candidate_test_accuracies",
+                        lambda cfg: {"probe_test": 0.9, "transfer_test": 0.9, "finetune_test": 0.9})
+    assert accuracy.main(["--seeds", "5", "6"]) == 0
+    assert dict(os.environ) == before
+    assert [(env["FLOWERS_SEED"], env["FLOWERS_BUILD_DIR"]) for env in given] == \
+        [("5", str(tmp_path / "accuracy" / "seed-5")), ("6", str(tmp_path / "accuracy" / "seed-6"))]
+    assert all(env["TF_CPP_MIN_LOG_LEVEL"] == "1" and env["FLOWERS_DATA_DIR"] == str(tmp_path / "data")
+               for env in given)
+
+
+def test_main_reports_only_the_numbers_of_the_seed_s_own_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A results.json that another run identity wrote counts for nothing: no stale numbers reach the table."""
+    for name, value in {"FLOWERS_PROFILE": "smoke", "FLOWERS_BUILD_DIR": str(tmp_path),
+                        "FLOWERS_DATA_DIR": str(tmp_path / "data")}.items():
+        monkeypatch.setenv(name, value)
+
+    def fake_run(argv: list[str], env: dict[str, str]) -> int:
+        other = load_config(env={**env, "FLOWERS_SEED": "99"})   # same folder, another split
+        update_results(other, fake_results(0.9, 0.91, 0.92))
+        return 0
+
+    monkeypatch.setattr(run_lessons, "main", fake_run)
+    monkeypatch.setattr(accuracy, "candidate_test_accuracies", lambda cfg: {})
+    with pytest.raises(KeyError):
+        accuracy.main(["--seeds", "1"])
+    assert not (tmp_path / "accuracy.json").exists()
+
+
 def test_each_candidate_is_scored_on_its_own_run_s_test_photos(
         tmp_path: Path, synthetic_source: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The report's test columns: the three saved models of this run, on the test split and nothing else."""
     import types
 
     import keras
+    from support import smoke_split
 
-    from conftest import smoke_split
     from helpers import generators, models, runs, training
 
     cfg, folder = smoke_split(tmp_path, synthetic_source)
@@ -121,7 +167,7 @@ def test_each_candidate_is_scored_on_its_own_run_s_test_photos(
         keras.utils.set_random_seed(number)        # three different untrained models
         inputs = keras.Input((32, 32, 3))
         base = keras.Model(inputs, keras.layers.Conv2D(8, 3, activation="relu")(inputs))
-        model = models.add_head(base)
+        model = models.add_head(base, gens.train.num_classes)
         if phase == "probe":                       # lesson 05 saves its probe uncompiled, without fit_phase
             runs.start_clean(cfg, phase)
             model.save(runs.model_path(cfg, phase))
@@ -144,8 +190,8 @@ def test_each_candidate_is_scored_on_its_own_run_s_test_photos(
 
 
 def test_main_stops_when_a_lesson_stops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(run_lessons, "main", lambda argv: 1)
-    monkeypatch.setenv("FLOWERS_SEED", "42")   # main sets it per seed; monkeypatch puts it back
+    monkeypatch.setattr(run_lessons, "main", lambda argv, env: 1)
+    monkeypatch.setenv("FLOWERS_SEED", "42")
     monkeypatch.setenv("FLOWERS_PROFILE", "smoke")
     monkeypatch.setenv("FLOWERS_BUILD_DIR", str(tmp_path))
     monkeypatch.setenv("FLOWERS_DATA_DIR", str(tmp_path / "data"))

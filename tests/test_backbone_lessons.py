@@ -10,11 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support import ROOT, copy_synthetic_source
 
-from conftest import copy_synthetic_source
 from helpers import models
 
-ROOT = Path(__file__).resolve().parents[1]
 LESSONS = ["03_loading_the_base_model", "04_building_the_new_head", "05_transfer_learning", "06_fine_tuning"]
 OTHER_BACKBONES = sorted(name for name in models.BACKBONES if name != "inception_v3")
 

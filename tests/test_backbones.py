@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import ROOT, copy_synthetic_source, smoke_split
 
-from conftest import copy_synthetic_source, smoke_split
 from helpers import backbones, features, generators, models, timing
 from helpers.config import Config, load_config
+from helpers.flowers17 import SPECIES
 
-ROOT = Path(__file__).resolve().parents[1]
 SHARED_WEIGHTS = ROOT.parent / "shared" / "weights"
 MOBILENET_035 = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
 needs_real_weights = pytest.mark.skipif(
@@ -122,14 +122,14 @@ def test_a_head_trained_on_cached_features_learns_the_synthetic_set(split_cfg: t
     base = _random_conv_base(64)
     cached = {p: features.extract_features(features.feature_extractor(base), it) for p, it in plain.all().items()}
     keras.utils.set_random_seed(0)
-    head = features.feature_head(cached["train"].x.shape[1])
+    head = features.feature_head(cached["train"].x.shape[1], len(SPECIES))
     head.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     head.fit(cached["train"].x, cached["train"].y, epochs=60, batch_size=32, verbose=0)
     _, accuracy = head.evaluate(cached["test"].x, cached["test"].y, verbose=0)
     assert accuracy >= 0.60, f"test accuracy {accuracy:.3f}"
 
     # ...and its weights carry over to the full model, which then predicts the same.
-    model = models.add_head(base)
+    model = models.add_head(base, len(SPECIES))
     features.copy_head_weights(head, model)
     batch, _ = plain.test[0]
     assert np.allclose(np.asarray(model(batch, training=False)),
@@ -194,7 +194,7 @@ def test_real_pretrained_features_beat_random_ones(tmp_path: Path, keras_home: P
             extractor = features.feature_extractor(models.load_base(cfg.replace(weights=weights)))
             cached = {{p: features.extract_features(extractor, it) for p, it in plain.all().items()}}
             keras.utils.set_random_seed(0)
-            head = features.feature_head(cached["train"].x.shape[1])
+            head = features.feature_head(cached["train"].x.shape[1], len(SPECIES))
             head.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
             head.fit(cached["train"].x, cached["train"].y, epochs=30, batch_size=32, verbose=0)
             out[str(weights)] = head.evaluate(cached["test"].x, cached["test"].y, verbose=0)[1]
@@ -304,7 +304,7 @@ def test_mirrored_strategy_builds_trains_one_step_and_saves(tmp_path: Path) -> N
         with strategy.scope():
             inputs = keras.Input((32, 32, 3))
             base = keras.Model(inputs, keras.layers.Conv2D(8, 3)(inputs))
-            model = models.add_head(base)
+            model = models.add_head(base, 17)
             training.compile_transfer(model)
         x = np.random.default_rng(0).normal(size=(training.global_batch_size(cfg, strategy), 32, 32, 3))
         y = np.eye(17)[np.arange(len(x)) % 17]
@@ -347,7 +347,8 @@ def test_mixed_precision_is_a_switch_refused_on_a_cpu(monkeypatch: pytest.Monkey
         monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"])
         assert training.apply_precision(cfg) == "mixed_float16"
         assert keras.mixed_precision.global_policy().name == "mixed_float16"
-        head = models.add_head(keras.Model(*(lambda i: (i, keras.layers.Conv2D(4, 3)(i)))(keras.Input((16, 16, 3)))))
+        tiny = keras.Model(*(lambda i: (i, keras.layers.Conv2D(4, 3)(i)))(keras.Input((16, 16, 3))))
+        head = models.add_head(tiny, len(SPECIES))
         assert head.layers[-1].dtype_policy.compute_dtype == "float32", "the output layer stays float32"
     finally:
         keras.mixed_precision.set_global_policy("float32")

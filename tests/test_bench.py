@@ -1,7 +1,8 @@
-"""``benchmarks/bench.py --quick``: the benchmark still runs, measures everything and reports every claim.
+"""``python -m benchmarks.bench --quick``: the benchmark still runs, measures everything and reports every claim.
 
 The quick mode uses toy sizes, so its numbers are not checked, only that
 each one exists and is positive, and that each target is judged correctly.
+Importing the module loads no TensorFlow, so ``--help`` answers at once.
 """
 
 from __future__ import annotations
@@ -11,15 +12,15 @@ import math
 import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from helpers.models import BACKBONES
+from helpers.backbones import BACKBONES
+from tools.common import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-BENCH = ROOT / "benchmarks" / "bench.py"
+#: How the benchmark is run (``make bench``): as a module of the working tree.
+BENCH = [sys.executable, "-m", "benchmarks.bench"]
 
 SECTIONS = ("Input pipeline", "Transfer phase", "Fine-tuning step", "Backbone forward pass", "Targets")
 INPUT_OPTIONS = (
@@ -40,7 +41,7 @@ TARGETS = {
 
 @dataclass
 class BenchRun:
-    """One finished ``bench.py --quick`` run."""
+    """One finished ``python -m benchmarks.bench --quick`` run."""
 
     returncode: int
     stdout: str
@@ -54,7 +55,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> BenchRun:
     tmp = tmp_path_factory.mktemp("bench")
     out = tmp / "bench.json"
     proc = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--out", str(out), "--data-dir", str(tmp / "data")],
+        [*BENCH, "--quick", "--out", str(out), "--data-dir", str(tmp / "data")],
         capture_output=True, text=True, timeout=600, cwd=ROOT)
     report = json.loads(out.read_text()) if out.exists() else {}
     return BenchRun(proc.returncode, proc.stdout, proc.stderr, report)
@@ -107,3 +108,19 @@ def test_the_printed_report_has_every_section_and_a_verdict_per_claim(run: Bench
     assert "| claim | measured | target | result |" in run.stdout
     assert run.stdout.count("PASS") + run.stdout.count("FAIL") == len(TARGETS)
     assert "Traceback" not in run.stderr
+
+
+def test_help_answers_without_running_anything() -> None:
+    proc = subprocess.run([*BENCH, "--help"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "--quick" in proc.stdout and "--data-dir" in proc.stdout
+    assert "python -m benchmarks.bench" in proc.stdout
+
+
+def test_importing_the_benchmark_loads_no_tensorflow() -> None:
+    """``import benchmarks.bench`` does no work: TensorFlow and Keras load in ``main``."""
+    code = ("import sys, benchmarks.bench; "
+            "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

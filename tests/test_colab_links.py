@@ -9,11 +9,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from support import ROOT
 
 from tools import colab_links
 from tools.common import lesson_paths
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _copy_course(root: Path, urls: str = "") -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import shutil
@@ -17,8 +16,8 @@ import keras
 import numpy as np
 import pytest
 from scipy.io import loadmat
+from support import ROOT, assert_single_readable_message, copy_synthetic_source, write_tgz
 
-from conftest import copy_synthetic_source
 from helpers import data, download, flowers17
 from helpers.config import Config, load_config
 from helpers.errors import FlowersError
@@ -33,18 +32,6 @@ OFFICIAL_ORDER = (
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def write_tgz(path: Path, members: list[tuple[tarfile.TarInfo | str, bytes | None]]) -> Path:
-    """Write a .tar.gz: each member is (name or TarInfo, bytes); bytes None for links and folders."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(path, "w:gz", format=tarfile.GNU_FORMAT) as tar:
-        for member, payload in members:
-            info = tarfile.TarInfo(member) if isinstance(member, str) else member
-            if payload is not None:
-                info.size = len(payload)
-            tar.addfile(info, io.BytesIO(payload) if payload is not None else None)
-    return path
 
 
 def symlink(name: str, target: str) -> tarfile.TarInfo:
@@ -79,12 +66,6 @@ def closed_local_port() -> int:
 
 def downloads(cfg: Config) -> Path:
     return cfg.work_dir / "downloads"
-
-
-def assert_single_readable_message(exc: BaseException) -> None:
-    """Raised ``from None``: the learner sees one message, not a chain of tracebacks."""
-    assert exc.__cause__ is None
-    assert exc.__suppress_context__ or exc.__context__ is None
 
 
 # --------------------------------------------------------------------------- labelling
@@ -625,7 +606,7 @@ def test_a_local_copy_of_datasplits_mat_is_used(smoke_cfg_downloaded: Config, tm
     assert path is not None and loadmat(path)["tst3"].size == 340
 
 
-SHARED_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "flowers17" / "17flowers.tgz"
+SHARED_ARCHIVE = ROOT.parent / "shared" / "flowers17" / "17flowers.tgz"
 SHARED_MD5 = "869c6dc37f52e2f45d0e0ea27d3ad1fb"
 
 

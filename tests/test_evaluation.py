@@ -97,21 +97,23 @@ def test_results_merge_and_schema(cfg) -> None:
 
 
 def _a_complete_run(cfg) -> dict:
+    for phase in runs.PHASES:                 # the lessons record each phase before writing its numbers
+        runs.start_clean(cfg, phase)
     return results.update_results(cfg, {
         "chosen": "finetune", "test_accuracy": 0.9, "test_images": 340, "lessons": {"05_transfer_learning": 9},
         "phases": {"probe": {"val_accuracy": 0.8}, "transfer": {"epochs": 3, "val_accuracy": 0.85},
                    "finetune": {"epochs": 2, "val_accuracy": 0.9}}})
 
 
-def test_forget_results_removes_dotted_entries_and_only_those(cfg) -> None:
-    _a_complete_run(cfg)
-    removed = results.forget_results(cfg, ["phases.finetune", "chosen", "phases.final", "nothing.here"])
-    assert removed == ["phases.finetune", "chosen"]
+def test_numbers_of_another_run_are_never_read_and_a_new_record_alone_retires_nothing_else(cfg) -> None:
+    """Results follow the phase records: a record written again retires its phase, nothing more."""
+    before = _a_complete_run(cfg)
+    assert results.read_results(cfg) == before
+    assert results.read_results(cfg.replace(seed=7)) == {}                  # another run: nothing
+    runs.start_clean(cfg, "final")                                          # lesson 07 again
     left = results.read_results(cfg)
-    assert "chosen" not in left and set(left["phases"]) == {"probe", "transfer"}
-    assert left["test_accuracy"] == 0.9 and left["lessons"] == {"05_transfer_learning": 9}
-    assert results.forget_results(cfg.replace(seed=7), ["test_accuracy"]) == []   # another run: untouched
-    assert results.read_results(cfg)["test_accuracy"] == 0.9
+    assert set(left["phases"]) == {"probe", "transfer", "finetune"} and "chosen" not in left
+    assert left["lessons"] == {"05_transfer_learning": 9}
 
 
 @pytest.mark.parametrize(("phase", "kept"), [("probe", {"transfer", "finetune"}), ("transfer", {"probe"}),

@@ -21,11 +21,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from support import ROOT
 
 from tools import course_site, nbtool, slides, student
-from tools.common import lesson_paths
-
-ROOT = Path(__file__).resolve().parents[1]
+from tools.common import CHECK_OUTPUT_TAG, PLACEHOLDER_TAG, SOLUTION_TAG, lesson_paths
 
 LESSONS = lesson_paths()
 EXERCISE_ITEM = re.compile(r"^(\d+)\.\s+\*\*(.+?)\*\*", re.MULTILINE)
@@ -81,10 +80,10 @@ def test_every_exercise_has_a_tagged_solution_and_every_solution_an_exercise(pat
     solutions = _solution_cells(nb)
     assert sorted(solutions) == exercises, f"'### Solution N' headings {sorted(solutions)} for exercises {exercises}"
     for n, indices in solutions.items():
-        tagged = [i for i in indices if "solution" in _tags(nb.cells[i])]
+        tagged = [i for i in indices if SOLUTION_TAG in _tags(nb.cells[i])]
         assert tagged, f"'### Solution {n}' is not followed by a code cell tagged 'solution'"
     under_a_heading = {i for indices in solutions.values() for i in indices}
-    strays = [i for i, c in enumerate(nb.cells) if "solution" in _tags(c) and i not in under_a_heading]
+    strays = [i for i, c in enumerate(nb.cells) if SOLUTION_TAG in _tags(c) and i not in under_a_heading]
     assert not strays, f"cells {strays} are tagged 'solution' but follow no '### Solution N' heading"
 
 
@@ -96,16 +95,16 @@ def test_student_edition_replaces_each_solution_by_one_placeholder_and_keeps_the
     original, edition = _read(path), student.student_edition(path)
     exercises = _exercises(original)
 
-    assert not [c for c in edition.cells if "solution" in _tags(c)], "a cell tagged 'solution' survived"
+    assert not [c for c in edition.cells if SOLUTION_TAG in _tags(c)], "a cell tagged 'solution' survived"
     placeholders = [c for c in edition.cells if PLACEHOLDER.match(c.source)]
     assert [int(PLACEHOLDER.match(c.source).group(1)) for c in placeholders] == exercises
     for cell in placeholders:
-        assert cell.cell_type == "code" and cell.outputs == [] and "placeholder" in _tags(cell)
+        assert cell.cell_type == "code" and cell.outputs == [] and PLACEHOLDER_TAG in _tags(cell)
         assert cell.metadata["slideshow"]["slide_type"] == "-"
         compile(cell.source, "placeholder", "exec")  # valid Python
 
     # Every other cell is unchanged and in the same order; only the headings are renamed.
-    kept = [c for c in original.cells if "solution" not in _tags(c)]
+    kept = [c for c in original.cells if SOLUTION_TAG not in _tags(c)]
     rest = [c for c in edition.cells if not PLACEHOLDER.match(c.source)]
     assert len(rest) == len(kept)
     for before, after in zip(kept, rest):
@@ -116,7 +115,7 @@ def test_student_edition_replaces_each_solution_by_one_placeholder_and_keeps_the
 
     # No line of solution code is left, unless the lesson has the same line outside its solutions.
     elsewhere = {line.strip() for c in kept for line in c.source.splitlines()}
-    solution_lines = {line.strip() for c in original.cells if "solution" in _tags(c)
+    solution_lines = {line.strip() for c in original.cells if SOLUTION_TAG in _tags(c)
                       for line in c.source.splitlines()} - elsewhere - {""}
     assert solution_lines, "the solutions have no line of their own to look for"
     left = {line.strip() for c in edition.cells for line in c.source.splitlines()}
@@ -138,12 +137,12 @@ def _notebook(*cells: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def _solution(source: str) -> nbformat.NotebookNode:
-    return nbformat.v4.new_code_cell(source, metadata={"tags": ["solution"]})
+    return nbformat.v4.new_code_cell(source, metadata={"tags": [SOLUTION_TAG]})
 
 
 def test_preprocessor_merges_several_solution_cells_and_strips_unchecked_outputs() -> None:
     ran = nbformat.v4.new_code_cell("x = 1\nprint(x)", execution_count=3)
-    checked = nbformat.v4.new_code_cell("print(2)", execution_count=4, metadata={"tags": ["nbval-check-output"]})
+    checked = nbformat.v4.new_code_cell("print(2)", execution_count=4, metadata={"tags": [CHECK_OUTPUT_TAG]})
     for cell, text in ((ran, "1\n"), (checked, "2\n")):
         cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
     nb = _notebook(ran, checked, nbformat.v4.new_markdown_cell("### Solution 1\n\nTwo cells:"),

@@ -13,10 +13,11 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from support import ROOT, lesson_cell, run_cell, smoke_split
 
-from conftest import lesson_cell, run_cell, smoke_split
 from helpers import data, generators, models, training
 from helpers.config import Config, load_config
+from helpers.flowers17 import SPECIES
 
 
 def test_lesson_01_labels_and_seeded_split_are_the_helpers(tmp_path: Path) -> None:
@@ -57,8 +58,8 @@ def test_lesson_06_unfreeze_loop_is_unfreeze_top(tmp_path: Path) -> None:
     cfg: Config = load_config(env={}, profile="smoke", backbone="mobilenet_v2_035", data_dir=tmp_path / "d",
                               build_dir=tmp_path / "b")
     spec = models.backbone_spec(cfg)
-    mine, _ = models.build_model(cfg)
-    theirs = models.add_head(models.load_base(cfg))
+    mine, _ = models.build_model(cfg, len(SPECIES))
+    theirs = models.add_head(models.load_base(cfg), len(SPECIES))
     run_cell(lesson_cell("06", "cut = models.layer_index(model, freeze_through)"),
              {"model": mine, "models": models, "freeze_through": spec.freeze_through})
     cut = training.unfreeze_top(theirs, spec.freeze_through)
@@ -72,8 +73,8 @@ def test_lesson_05_freeze_and_compile_are_freeze_base_and_compile_transfer(tmp_p
 
     cfg = load_config(env={}, profile="smoke", backbone="mobilenet_v2_035", data_dir=tmp_path / "d",
                       build_dir=tmp_path / "b")
-    mine, my_base = models.build_model(cfg)
-    theirs, their_base = models.build_model(cfg)
+    mine, my_base = models.build_model(cfg, len(SPECIES))
+    theirs, their_base = models.build_model(cfg, len(SPECIES))
     ns = run_cell(lesson_cell("05", "    layer.trainable = False"), {"base_model": my_base})
     run_cell(lesson_cell("05", "model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate)"),
              {**ns, "model": mine, "keras": keras, "learning_rate": 1e-3})
@@ -142,7 +143,7 @@ def test_lesson_06_fine_tunes_with_the_helpers_learning_rate_and_patience() -> N
     """Lesson 08 fine-tunes through compile_finetune and fit_phase: they must use lesson 06's settings."""
     import papermill as pm
 
-    lesson = next((Path(__file__).resolve().parents[1] / "notebooks").glob("06_*.ipynb"))
+    lesson = next((ROOT / "notebooks").glob("06_*.ipynb"))
     assert float(pm.inspect_notebook(str(lesson))["learning_rate"]["default"]) == training.FINETUNE_LEARNING_RATE
     assert "patience=training.FINETUNE_PATIENCE" in lesson_cell("06", "callbacks=training.make_callbacks(")
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])

@@ -19,6 +19,7 @@ import pytest
 from helpers import models
 from helpers.config import REPO_ROOT, Config, load_config
 from helpers.errors import FlowersError
+from helpers.flowers17 import SPECIES
 
 LESSON_04 = REPO_ROOT / "notebooks" / "04_building_the_new_head.ipynb"
 WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -47,7 +48,7 @@ def built(cfg: Config) -> tuple[keras.Model, keras.Model]:
 
     Tests that change ``trainable`` flags must restore them.
     """
-    return models.build_model(cfg)
+    return models.build_model(cfg, len(SPECIES))
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,7 @@ def test_base_at_the_full_size_gives_8_by_8_feature_maps(cfg: Config) -> None:
     assert [(b.name, b.index) for b in models.block_table(big)] == list(zip(BLOCK_NAMES, BLOCK_INDICES))
     assert models.block_table(big)[-1].output_shape == (None, 8, 8, 2048)
     # Global average pooling makes the head's size independent of the input size.
-    assert models.parameter_counts(models.add_head(big)) == MODEL_COUNTS
+    assert models.parameter_counts(models.add_head(big, len(SPECIES))) == MODEL_COUNTS
 
 
 def test_base_has_311_layers(base: keras.Model) -> None:
@@ -145,7 +146,7 @@ def test_head_is_pooling_then_dense_1024_relu_then_dense_17_softmax(model: keras
 
 def test_without_dropout_the_head_is_the_original_tutorials(model: keras.Model, base: keras.Model) -> None:
     """dropout=0 leaves out the Dropout layers; the parameter counts are the same either way."""
-    original = models.add_head(base, dropout=0)
+    original = models.add_head(base, len(SPECIES), dropout=0)
     assert [type(layer).__name__ for layer in original.layers[-3:]] == \
         ["GlobalAveragePooling2D", "Dense", "Dense"]
     assert not any(isinstance(layer, keras.layers.Dropout) for layer in original.layers)
@@ -217,7 +218,7 @@ def test_helper_builds_the_same_model_as_lesson_04s_cell(model: keras.Model, bas
 
 def test_architecture_tells_different_heads_apart(model: keras.Model, base: keras.Model) -> None:
     """The comparison above means something: a head with other units or activation differs."""
-    other = models.add_head(base, hidden=512)
+    other = models.add_head(base, len(SPECIES), hidden=512)
     assert models.architecture(other) != models.architecture(model)
     from keras import Model, layers
 

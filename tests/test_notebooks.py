@@ -9,9 +9,7 @@ import nbformat
 import pytest
 
 from tools import nbtool
-from tools.common import lesson_paths
-
-ROOT = Path(__file__).resolve().parents[1]
+from tools.common import BOOTSTRAP_TAG, CHECK_OUTPUT_TAG, PARAMETERS_TAG, lesson_paths
 
 LESSONS = lesson_paths()
 
@@ -34,9 +32,9 @@ def test_lesson_starts_with_the_bootstrap_then_parameters_then_setup(path: Path)
     code = [c for c in nb.cells if c.cell_type == "code"]
     first = nbformat.read(LESSONS[0], as_version=4)
     bootstrap = next(c for c in first.cells if c.cell_type == "code")
-    assert code[0].metadata.get("tags") == ["bootstrap"], "the first code cell must be the bootstrap cell"
+    assert code[0].metadata.get("tags") == [BOOTSTRAP_TAG], "the first code cell must be the bootstrap cell"
     assert code[0].source == bootstrap.source, "every lesson has the same bootstrap cell"
-    assert "parameters" in code[1].metadata.get("tags", []), "the second code cell must be tagged 'parameters'"
+    assert PARAMETERS_TAG in code[1].metadata.get("tags", []), "the second code cell must be tagged 'parameters'"
     assert "profile = None" in code[1].source
     assert "setup(" in code[2].source, "the third code cell must be the shared setup cell"
 
@@ -58,7 +56,7 @@ def test_policy_check_catches_a_stray_output() -> None:
 
 
 def test_strip_keeps_checked_outputs() -> None:
-    cell = nbformat.v4.new_code_cell("print(1)", metadata={"tags": ["nbval-check-output"]})
+    cell = nbformat.v4.new_code_cell("print(1)", metadata={"tags": [CHECK_OUTPUT_TAG]})
     cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
     nb = nbtool.strip(nbformat.v4.new_notebook(cells=[cell]))
     assert nb.cells[0].outputs[0]["text"] == "1\n"

@@ -18,10 +18,10 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from support import ROOT
 
 from tools.common import lesson_paths
 
-ROOT = Path(__file__).resolve().parents[1]
 LESSON = lesson_paths()[0]
 
 

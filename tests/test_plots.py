@@ -11,9 +11,9 @@ matplotlib.use("Agg")
 
 import numpy as np
 from PIL import Image
-from test_lessons_match_helpers import lesson_cell, run_cell
+from support import lesson_cell, run_cell
 
-from helpers import training
+from helpers import runs, training
 from helpers.config import load_config
 
 
@@ -30,7 +30,7 @@ def draw(tmp_path: Path, monkeypatch, transfer: dict, finetune: dict) -> dict[st
 
     logs = {"transfer": transfer, "finetune": finetune}
     monkeypatch.setattr(training, "read_log", lambda cfg, phase: logs[phase])
-    monkeypatch.setattr(training, "read_record", lambda cfg, phase: {"phase": phase, "run": "3f2a"})
+    monkeypatch.setattr(runs, "read_record", lambda cfg, phase: {"phase": phase, "run": "3f2a"})
     monkeypatch.setattr(plt, "show", lambda: None)
     cfg = load_config(env={}, profile="smoke", data_dir=tmp_path / "d", build_dir=tmp_path / "b")
     return run_cell(lesson_cell("07", "finetune_log = training.read_log(cfg"), {"cfg": cfg})

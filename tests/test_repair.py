@@ -19,14 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy.io import savemat
-from test_data import assert_single_readable_message, write_tgz
+from support import ROOT, assert_single_readable_message, copy_synthetic_source, write_tgz
 
-from conftest import copy_synthetic_source
 from helpers import config, data, download, files, flowers17, generators, models, runs, training
 from helpers.config import Config, load_config
 from helpers.errors import FlowersError
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def archive_cfg(tmp_path: Path, archive: Path) -> Config:
@@ -178,7 +175,7 @@ def test_two_processes_preparing_the_same_split_at_once_both_get_it(tmp_path: Pa
     script = ("from helpers.config import load_config; from helpers import data; "
               f"cfg = load_config(env={{}}, profile='smoke', data_dir={str(data_dir)!r}); "
               "print('split at', data.ensure_split(cfg, verbose=False))")
-    runs = [subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE,
+    runs = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outputs = [run.communicate(timeout=300)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
@@ -334,7 +331,7 @@ def test_the_seed_limits_themselves_are_accepted() -> None:
 
 def test_user_facing_checks_are_not_asserts() -> None:
     """``python -O`` drops ``assert``: helpers raise FlowersError instead."""
-    asserts = [f"{path.name}:{node.lineno}" for path in sorted((REPO / "helpers").glob("*.py"))
+    asserts = [f"{path.name}:{node.lineno}" for path in sorted((ROOT / "helpers").glob("*.py"))
                for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Assert)]
     assert asserts == []
 

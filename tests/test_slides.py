@@ -12,7 +12,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from tools import slides
-from tools.common import lesson_paths
+from tools.common import PARAMETERS_TAG, SOLUTION_TAG, lesson_paths
 
 
 def _png(width: int, height: int) -> str:
@@ -34,7 +34,7 @@ def test_a_deck_leaves_out_setup_parameters_and_solutions_and_keeps_every_other_
     sources = [cell.source for cell in deck.cells]
     assert not any("cfg = setup(" in s or "## Setup" in s for s in sources)
     assert not any(re.search(r"^### Solution", s, re.MULTILINE) for s in sources)
-    assert not any({"parameters", "solution"} & set(c.metadata.get("tags", [])) for c in deck.cells)
+    assert not any({PARAMETERS_TAG, SOLUTION_TAG} & set(c.metadata.get("tags", [])) for c in deck.cells)
     headings = [line for cell in lesson.cells if cell.cell_type == "markdown"
                 for line in cell.source.splitlines()[:1] if re.match(r"#{1,2} ", line) and line != "## Setup"]
     starts = [cell.source.splitlines()[0] for cell in deck.cells if _kinds(deck)[deck.cells.index(cell)] == "slide"]

@@ -1,13 +1,15 @@
-"""The helpers package's shape: imports go one way, and config stays free of Keras."""
+"""The helpers package's shape: imports go one way, in CONTRIBUTING's order, and config stays free of Keras."""
 
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
-from pathlib import Path
 
-HELPERS = Path(__file__).resolve().parents[1] / "helpers"
+from helpers.config import REPO_ROOT
+
+HELPERS = REPO_ROOT / "helpers"
 
 
 def helper_imports() -> dict[str, set[str]]:
@@ -43,6 +45,42 @@ def test_no_two_helpers_modules_import_each_other_even_indirectly() -> None:
     assert "models" not in graph["config"] and "backbones" in graph["config"]
 
 
+def documented_order() -> list[str]:
+    """The modules of CONTRIBUTING.md's architecture table, in its order (first column, in backticks)."""
+    text = (REPO_ROOT / "CONTRIBUTING.md").read_text()
+    section = text.split("## Architecture", 1)[1]
+    return re.findall(r"^\| `(\w+)` \|", section, flags=re.MULTILINE)
+
+
+def test_contributing_lists_every_helpers_module_once() -> None:
+    order = documented_order()
+    modules = {name for name in helper_imports() if name != "__init__"}
+    assert len(order) == len(set(order)), f"listed twice: {sorted({m for m in order if order.count(m) > 1})}"
+    assert set(order) == modules, (f"not in CONTRIBUTING's table: {sorted(modules - set(order))}; "
+                                   f"listed but missing: {sorted(set(order) - modules)}")
+
+
+def test_each_helpers_module_imports_only_modules_above_it_in_contributing() -> None:
+    order = documented_order()
+    graph = helper_imports()
+    wrong = [f"{module} imports {other}, listed below it" for module in order
+             for other in sorted(graph.get(module, ())) if other in order and order.index(other) > order.index(module)]
+    assert not wrong, "; ".join(wrong)
+
+
+def test_the_order_check_catches_an_upward_import(monkeypatch) -> None:
+    """The check above is not vacuous: a module that imports one listed below it fails it."""
+    graph = helper_imports()
+    graph["files"] = {"results"}
+    monkeypatch.setattr(sys.modules[__name__], "helper_imports", lambda: graph)
+    try:
+        test_each_helpers_module_imports_only_modules_above_it_in_contributing()
+    except AssertionError as exc:
+        assert "files imports results, listed below it" in str(exc)
+    else:
+        raise AssertionError("an upward import was not caught")
+
+
 def test_the_configuration_loads_without_keras_or_tensorflow() -> None:
     code = ("import sys; from helpers.config import load_config; load_config(env={}); "
             "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))")
@@ -52,7 +90,17 @@ def test_the_configuration_loads_without_keras_or_tensorflow() -> None:
 
 def test_the_tools_read_results_and_splits_without_keras_or_tensorflow() -> None:
     """helpers.results (make tutorial's runner, the site), helpers.data and tools.accuracy load no TensorFlow."""
-    code = ("import sys; import helpers.results, helpers.data, helpers.download, tools.accuracy; "
+    code = ("import sys; import helpers.results, helpers.runs, helpers.data, helpers.download, helpers.inputs, "
+            "helpers.flowers17, tools.accuracy, tools.course_site; "
             "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_no_helpers_module_but_flowers17_states_the_class_count() -> None:
+    """The class count of Flowers17 has one home; the models take theirs from the data."""
+    literal = re.compile(r"(?<![\w/.])17(?![\w/.])")    # not Flowers17, 17flowers or the URL's /17/
+    found = [f"{path.name}:{number}: {line.strip()}" for path in sorted(HELPERS.glob("*.py"))
+             if path.stem != "flowers17"
+             for number, line in enumerate(path.read_text().splitlines(), 1) if literal.search(line)]
+    assert not found, found

@@ -26,7 +26,7 @@ import nbformat
 import pytest
 
 from tools import student
-from tools.common import lesson_paths
+from tools.common import PLACEHOLDER_TAG, lesson_paths
 
 LESSONS = lesson_paths()
 
@@ -37,7 +37,7 @@ def test_the_student_edition_keeps_every_other_code_cell_and_adds_only_comments(
     edition = student.student_edition(path)
     kept = [c.source for c in lesson.cells if c.cell_type == "code" and not student.is_solution(c)]
     code = [c for c in edition.cells if c.cell_type == "code"]
-    placeholders = [c for c in code if student.PLACEHOLDER_TAG in c.metadata.get("tags", [])]
+    placeholders = [c for c in code if PLACEHOLDER_TAG in c.metadata.get("tags", [])]
     assert [c.source for c in code if c not in placeholders] == kept
     assert placeholders, "every lesson has exercises with worked solutions"
     assert all(ast.parse(c.source).body == [] for c in placeholders), "a placeholder must run nothing"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support import lesson_cell, run_cell
 
-from conftest import lesson_cell, run_cell
 from helpers import timing
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import smoke_split
 
-from conftest import smoke_split
 from helpers import data, files, generators, models, runs, training
 from helpers.config import Config, load_config
+from helpers.flowers17 import SPECIES
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def trained(split_cfg: tuple[Config, Path]):
     cfg = cfg.replace(image_size=64, batch_size=32, steps_per_epoch=None)
     keras.utils.set_random_seed(cfg.seed)
     gens = generators.make_generators(cfg, folder)
-    model = models.add_head(tiny_backbone(cfg.image_size))
+    model = models.add_head(tiny_backbone(cfg.image_size), len(SPECIES))
     training.compile_transfer(model)
     start = time.perf_counter()
     result = training.fit_phase(cfg, model, gens, "transfer", epochs=12, patience=4, verbose=0)
@@ -130,7 +131,7 @@ def _changed(before, after) -> bool:
 @pytest.fixture(scope="module")
 def inception(split_cfg: tuple[Config, Path]):
     cfg, folder = split_cfg
-    model, base = models.build_model(cfg)
+    model, base = models.build_model(cfg, len(SPECIES))
     images, labels = generators.make_generators(cfg, folder).train[0]
     return cfg, model, base, images, labels
 
@@ -189,7 +190,7 @@ def test_rerunning_a_phase_restarts_it_cleanly(split_cfg: tuple[Config, Path], t
     cfg, folder = split_cfg
     cfg = cfg.replace(build_dir=tmp_path, image_size=32, batch_size=32, steps_per_epoch=1)
     gens = generators.make_generators(cfg, folder)
-    model = models.add_head(tiny_backbone(32))
+    model = models.add_head(tiny_backbone(32), len(SPECIES))
     training.compile_finetune(model)
     training.fit_phase(cfg, model, gens, "finetune", epochs=3, initial_epoch=2, verbose=0)
     assert training.read_log(cfg, "finetune")["epoch"] == [2, 3, 4]
@@ -220,11 +221,11 @@ def test_a_model_of_another_size_is_refused(split_cfg: tuple[Config, Path], tmp_
     cfg = cfg.replace(build_dir=tmp_path)
     path = runs.model_path(cfg, "transfer")
     runs.start_clean(cfg.replace(image_size=32), "transfer")     # trained at 32 px...
-    models.add_head(tiny_backbone(32)).save(path)
+    models.add_head(tiny_backbone(32), len(SPECIES)).save(path)
     with pytest.raises(FlowersError, match=r"image_size 32 -> 75.*run lesson 05 again"):
         training.load_phase_model(cfg, "transfer")                    # ...loaded at 75 px
     runs.start_clean(cfg, "transfer")                               # a record that claims 75 px
-    models.add_head(tiny_backbone(32)).save(path)                       # beside a 32 px model
+    models.add_head(tiny_backbone(32), len(SPECIES)).save(path)                       # beside a 32 px model
     with pytest.raises(FlowersError, match="expects 32 px images.*Run lesson 05 again"):
         training.load_phase_model(cfg, "transfer")
 
@@ -237,7 +238,7 @@ def test_an_uncompiled_saved_model_loads_ready_to_evaluate(split_cfg: tuple[Conf
     cfg = cfg.replace(build_dir=tmp_path, image_size=32, batch_size=32)
     path = runs.model_path(cfg, "probe")
     runs.start_clean(cfg, "probe")
-    models.add_head(tiny_backbone(32)).save(path)
+    models.add_head(tiny_backbone(32), len(SPECIES)).save(path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         probe = training.load_phase_model(cfg, "probe")
@@ -251,7 +252,7 @@ def test_an_uncompiled_saved_model_loads_ready_to_evaluate(split_cfg: tuple[Conf
 def _train_phase(cfg: Config, folder: Path, phase: str, initial_epoch: int = 0) -> None:
     """One short phase with the tiny base, through the helper the lessons package (fit_phase)."""
     gens = generators.make_generators(cfg, folder)
-    model = models.add_head(tiny_backbone(cfg.image_size))
+    model = models.add_head(tiny_backbone(cfg.image_size), len(SPECIES))
     training.compile_transfer(model)
     training.fit_phase(cfg, model, gens, phase, epochs=1, initial_epoch=initial_epoch, verbose=0)
 

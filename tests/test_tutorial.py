@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from support import ROOT
 
 
 def test_full_profile_without_network_stops_within_seconds_with_the_download_message(tmp_path: Path) -> None:

@@ -18,6 +18,8 @@ everything into
 
 Every other setting comes from the usual variables: FLOWERS_BACKBONE,
 FLOWERS17_URL, FLOWERS17_MD5, KERAS_HOME, FLOWERS_DATA_DIR, FLOWERS_BUILD_DIR, ...
+The lessons get each seed and its build folder in an environment of their own
+(:func:`seed_environment`); this process's environment is never changed.
 
 Usage:  python -m tools.accuracy [--seeds 1 2 3]
 """
@@ -27,16 +29,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from helpers.config import Config, load_config
+from helpers.results import read_results
 from tools import run_lessons
-from tools.common import lesson_paths
+from tools.common import ROOT, lesson_paths, machine_info
 
 #: The lessons that train and score; 02-04 only show things, and 08 is about speed.
 LESSONS: tuple[str, ...] = ("01", "05", "06", "07")
@@ -44,6 +47,17 @@ LESSONS: tuple[str, ...] = ("01", "05", "06", "07")
 MODELS: dict[str, str] = {"probe": "linear probe", "transfer": "transfer phase", "finetune": "fine-tuned"}
 #: Papermill parameters: the timing comparison of lesson 06 measures speed, not accuracy.
 PARAMETERS: dict[str, object] = {"compare_speed": False}
+
+
+def seed_environment(seed: int, build: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment one seed's lessons run in: ``env`` (default ``os.environ``) with that seed and build folder.
+
+    ``FLOWERS_SEED`` and ``FLOWERS_BUILD_DIR`` are set; TensorFlow's C++ INFO
+    lines are hidden (``TF_CPP_MIN_LOG_LEVEL=1``) unless ``env`` sets that itself.
+    ``env`` is copied, not changed.
+    """
+    base = os.environ if env is None else env
+    return {"TF_CPP_MIN_LOG_LEVEL": "1", **base, "FLOWERS_SEED": str(seed), "FLOWERS_BUILD_DIR": str(build)}
 
 
 def accuracy_lessons(root: Path) -> list[Path]:
@@ -137,39 +151,37 @@ def markdown_table(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def machine() -> str:
-    """A one-line description of this machine, for the table."""
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     args = parser.parse_args(argv)
 
     base = load_config()
-    root = Path(__file__).resolve().parents[1]
-    notebooks = accuracy_lessons(root)
+    notebooks = accuracy_lessons(ROOT)
     start = time.perf_counter()
     per_seed: dict[int, dict[str, Any]] = {}
     for seed in args.seeds:
         build = base.build_dir / "accuracy" / f"seed-{seed}"
-        os.environ.update(FLOWERS_SEED=str(seed), FLOWERS_BUILD_DIR=str(build))
+        env = seed_environment(seed, build)
         print(f"seed {seed}: lessons {', '.join(LESSONS)} -> {build}", flush=True)
         seed_start = time.perf_counter()
-        if run_lessons.main([*map(str, notebooks), *(f"{k}={v}" for k, v in PARAMETERS.items())]) != 0:
+        argv = [*map(str, notebooks), *(f"{k}={v}" for k, v in PARAMETERS.items())]
+        if run_lessons.main(argv, env=env) != 0:
             print(f"seed {seed} stopped; see the message above.")
             return 1
-        results = json.loads((build / "results.json").read_text())
-        row = {**seed_summary(results), **candidate_test_accuracies(load_config())}
+        cfg = load_config(env=env)
+        # This run's numbers only: none of another identity, nor of a phase trained again since.
+        row = {**seed_summary(read_results(cfg)), **candidate_test_accuracies(cfg)}
         per_seed[seed] = {**row, "seconds": round(time.perf_counter() - seed_start, 1)}
         print("  validation: " + ", ".join(f"{MODELS[k]} {row[f'{k}_val']:.3f}" for k in MODELS)
               + f"; chosen: {MODELS[row['chosen']]}, test accuracy {row['test']:.3f}", flush=True)
         print("  test, for the report: " + ", ".join(f"{MODELS[k]} {row[f'{k}_test']:.3f}" for k in MODELS),
               flush=True)
 
+    mach = machine_info()
     report = {"backbone": base.backbone, "image_size": base.image_size, "profile": base.profile,
-              "machine": machine(), "seeds": per_seed, "summary": aggregate(per_seed),
+              "machine": f"{mach['cpu_model']}, {mach['cpu_count']} CPUs, Python {mach['python']}",
+              "seeds": per_seed, "summary": aggregate(per_seed),
               "wall_seconds": round(time.perf_counter() - start, 1)}
     base.build_dir.mkdir(parents=True, exist_ok=True)
     (base.build_dir / "accuracy.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -181,5 +193,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     sys.exit(main(sys.argv[1:]))

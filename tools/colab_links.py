@@ -29,7 +29,7 @@ from pathlib import Path
 
 import nbformat
 
-from tools.common import ROOT, lesson_paths
+from tools.common import BOOTSTRAP_TAG, ROOT, lesson_paths
 
 _GITHUB = re.compile(r"^https://github\.com/(?P<owner>[\w.-]+)/(?P<name>[\w.-]+?)(?:\.git)?/?$")
 _SOURCE_LINE = re.compile(r'^COURSE_SOURCE = "[^"\n]*"', re.MULTILINE)
@@ -60,7 +60,7 @@ def stamp(nb: nbformat.NotebookNode, repository: str, branch: str, lesson: str) 
     text = _LINK_LINE.sub("", title.source)
     head, _, rest = text.partition("\n\n")
     title.source = f"{head}\n\n[Open in Colab]({colab_url(repository, branch, lesson)})\n\n{rest}"
-    bootstrap = next(c for c in nb.cells if "bootstrap" in c.metadata.get("tags", []))
+    bootstrap = next(c for c in nb.cells if BOOTSTRAP_TAG in c.metadata.get("tags", []))
     if not _SOURCE_LINE.search(bootstrap.source):
         raise SystemExit(f"{lesson}: its bootstrap cell has no COURSE_SOURCE = \"...\" line to fill in.")
     bootstrap.source = _SOURCE_LINE.sub(f'COURSE_SOURCE = "git+{repository.rstrip("/")}"', bootstrap.source)

@@ -1,15 +1,31 @@
-"""What the course's tools share: where the lessons are, and the default build folder."""
+"""What the course's tools share: where the lessons are, their cell tags, and the default build folder."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-#: The repository root.
-ROOT = Path(__file__).resolve().parents[1]
+from helpers.config import REPO_ROOT
+
+#: The repository root (defined once, in :mod:`helpers.config`, which loads without TensorFlow).
+ROOT = REPO_ROOT
 
 
+#: The names of the numbered lessons, without a suffix (``01_*``...): lessons, pages, decks.
+LESSON_STEM_GLOB = "[0-9][0-9]_*"
 #: The file names of the numbered lessons.
-LESSON_GLOB = "[0-9][0-9]_*.ipynb"
+LESSON_GLOB = f"{LESSON_STEM_GLOB}.ipynb"
+
+# The lessons' cell tags (see CONTRIBUTING.md), named once for the tools and the tests.
+#: The first code cell of every lesson: outside a clone it installs the course's ``helpers``.
+BOOTSTRAP_TAG = "bootstrap"
+#: The papermill parameters cell, the second code cell of every lesson.
+PARAMETERS_TAG = "parameters"
+#: A worked solution (under a ``### Solution N`` heading): the student edition replaces it.
+SOLUTION_TAG = "solution"
+#: The student edition's cell that replaces a worked solution.
+PLACEHOLDER_TAG = "placeholder"
+#: nbval's cell tag for "compare this cell's output" (a tag, so learners never see a test marker).
+CHECK_OUTPUT_TAG = "nbval-check-output"
 
 
 def lessons_in(folder: Path) -> list[Path]:
@@ -27,3 +43,40 @@ def default_build_dir() -> Path:
     from helpers.config import load_config
 
     return load_config().build_dir
+
+
+def machine_info(frameworks: bool = False) -> dict[str, object]:
+    """What this machine is, for a report: its CPUs, platform and versions.
+
+    Returns ``cpu_count``, ``usable_cpus`` (those this process may run on),
+    ``cpu_model`` (``/proc/cpuinfo``'s model name where there is one, else
+    ``platform.processor()`` or ``platform.machine()``), ``platform``,
+    ``python`` and ``numpy``. With ``frameworks``, also ``tensorflow``,
+    ``keras`` and ``gpus`` (how many GPUs TensorFlow sees): that imports
+    TensorFlow, so only a caller that has loaded it anyway should ask.
+    Nothing here is imported before the call, so the tools stay TensorFlow-free.
+    """
+    import contextlib
+    import os
+    import platform
+
+    import numpy as np
+
+    cpu_model = platform.processor() or platform.machine() or "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    info: dict[str, object] = {
+        "cpu_count": os.cpu_count(), "usable_cpus": usable, "cpu_model": cpu_model,
+        "platform": platform.platform(), "python": platform.python_version(), "numpy": np.__version__,
+    }
+    if frameworks:
+        import keras
+        import tensorflow as tf
+
+        info.update(tensorflow=tf.__version__, keras=keras.__version__,
+                    gpus=len(tf.config.list_physical_devices("GPU")))
+    return info

@@ -40,7 +40,7 @@ import nbformat
 from helpers.results import results_in
 from helpers.runs import PHASES
 from tools import slides
-from tools.common import default_build_dir, lesson_paths, lessons_in
+from tools.common import LESSON_STEM_GLOB, default_build_dir, lesson_paths, lessons_in
 
 RUN_TUTORIAL_FIRST = "run `make tutorial` first (FLOWERS_PROFILE=smoke make tutorial works offline)"
 
@@ -100,7 +100,7 @@ def parse_objectives(markdown: str) -> list[str]:
 
 def _remove_stale(out_dir: Path, suffix: str, keep: set[str]) -> None:
     """Delete lesson pages (``NN_*<suffix>``) of an earlier build that are not in ``keep``."""
-    for page in out_dir.glob(f"[0-9][0-9]_*{suffix}"):
+    for page in out_dir.glob(f"{LESSON_STEM_GLOB}{suffix}"):
         if page.name not in keep:
             page.unlink()
 

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import nbformat
 
-#: nbval's cell tag for "compare this cell's output" (a tag, so learners never see a test marker).
-CHECK_TAG = "nbval-check-output"
+from tools.common import CHECK_OUTPUT_TAG
+
 _VOLATILE_CELL_KEYS = ("execution", "papermill", "ExecuteTime", "collapsed", "scrolled")
 
 
 def is_checked(cell: nbformat.NotebookNode) -> bool:
     """True for a code cell whose output nbval compares."""
-    return cell.cell_type == "code" and CHECK_TAG in cell.metadata.get("tags", [])
+    return cell.cell_type == "code" and CHECK_OUTPUT_TAG in cell.metadata.get("tags", [])
 
 
 def strip(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:

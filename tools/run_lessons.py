@@ -13,6 +13,10 @@ Lessons that declare a ``verbose`` parameter get ``verbose=2`` (one line per
 epoch instead of a progress bar). Extra papermill parameters can be passed as
 NAME=VALUE, e.g.
     python -m tools.run_lessons notebooks/01_labelling_the_data.ipynb seed=7
+
+Another tool can run lessons with an environment of their own without
+changing its own: ``main(argv, env={...})`` reads the configuration from
+``env`` and starts each lesson's kernel with ``env`` as its environment.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from helpers.files import write_text_atomic
@@ -53,7 +58,25 @@ def record_lesson_time(path: Path, profile: str, lesson: str, seconds: float) ->
     write_text_atomic(path, json.dumps(times, indent=2, sort_keys=True) + "\n")
 
 
-def main(argv: list[str]) -> int:
+def kernel_manager_with(env: Mapping[str, str]) -> type:
+    """A kernel manager class (for papermill) whose kernels start with ``env`` as their whole environment."""
+    from jupyter_client import AsyncKernelManager
+
+    class KernelManagerWithEnv(AsyncKernelManager):
+        async def start_kernel(self, **kw):  # type: ignore[override]
+            kw.setdefault("env", dict(env))
+            return await super().start_kernel(**kw)
+
+    return KernelManagerWithEnv
+
+
+def main(argv: list[str], env: Mapping[str, str] | None = None) -> int:
+    """Run the lessons ``argv`` names (all by default) with its NAME=VALUE parameters; 0 if all ran.
+
+    ``env`` (default: this process's ``os.environ``) is what the configuration
+    is read from and what each lesson's kernel starts with; this process's own
+    environment is not changed.
+    """
     import nbformat
     import papermill as pm
     from nbconvert import HTMLExporter
@@ -65,7 +88,9 @@ def main(argv: list[str]) -> int:
     # Keras' progress bars are for a person watching a notebook; a run saved to a file
     # (and read in the executed notebook or the HTML) gets one line per epoch instead.
     params.setdefault("verbose", 2)
-    cfg = load_config()
+    cfg = load_config(env=env)
+    # The kernel inherits this process's environment unless another one is given.
+    kernel = {} if env is None else {"kernel_manager_class": kernel_manager_with(env)}
     out_dir, html_dir = cfg.build_dir / "executed", cfg.build_dir / "html"
     out_dir.mkdir(parents=True, exist_ok=True)
     html_dir.mkdir(parents=True, exist_ok=True)
@@ -83,7 +108,7 @@ def main(argv: list[str]) -> int:
             # start-up warnings ("Kernel is running over TCP without encryption") are noise here.
             pm.execute_notebook(str(nb_path), str(executed), parameters=own, cwd=str(nb_path.parent),
                                 kernel_name="python3", progress_bar=True, log_output=False,
-                                extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"], **kernel)
         except pm.PapermillExecutionError as exc:
             print(f"  {nb_path.stem} stopped.\n")
             if exc.ename == "FlowersError":

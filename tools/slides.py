@@ -33,7 +33,7 @@ from pathlib import Path
 import nbformat
 
 from tools import student
-from tools.common import ROOT
+from tools.common import BOOTSTRAP_TAG, PARAMETERS_TAG, ROOT, SOLUTION_TAG
 
 #: The screen the decks are made for, in CSS pixels (reveal.js scales them to other screens).
 WIDTH, HEIGHT = 1280, 720
@@ -46,7 +46,7 @@ MAX_OUTPUT_LINES = 10
 #: Sections (``##`` headings) that stay out of the decks.
 LEFT_OUT_SECTIONS = ("Setup",)
 #: Cells with one of these tags stay out of the decks.
-LEFT_OUT_TAGS = frozenset({"bootstrap", "parameters", student.SOLUTION_TAG})
+LEFT_OUT_TAGS = frozenset({BOOTSTRAP_TAG, PARAMETERS_TAG, SOLUTION_TAG})
 
 #: Where ``npm ci`` puts reveal.js, and the files of it that a deck needs.
 REVEAL_SOURCE = ROOT / "node_modules" / "reveal.js"

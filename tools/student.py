@@ -32,10 +32,8 @@ from nbconvert import NotebookExporter
 from nbconvert.preprocessors import Preprocessor
 
 from tools import nbtool
-from tools.common import LESSON_GLOB, default_build_dir, lesson_paths
+from tools.common import LESSON_GLOB, PLACEHOLDER_TAG, SOLUTION_TAG, default_build_dir, lesson_paths
 
-SOLUTION_TAG = "solution"
-PLACEHOLDER_TAG = "placeholder"
 #: A markdown line that opens the worked solution of exercise N.
 SOLUTION_HEADING = re.compile(r"^###[ \t]+Solution[ \t]+(\d+)[ \t]*$", re.MULTILINE)
 STUDENT_HEADING = "### Your turn: exercise {n}"

@@ -1,0 +1,1 @@
+"""Speed measurements of the course (``python -m benchmarks.bench``)."""

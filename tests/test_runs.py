@@ -1,0 +1,107 @@
+"""Run provenance (helpers.runs), results that follow it (helpers.results), and the small shared modules."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from helpers import files, inputs, results, runs
+from helpers.config import Config
+
+
+def test_the_phase_table_gives_each_phase_its_lesson_and_what_is_built_on_it() -> None:
+    assert {name: runs.phase_lesson(name) for name in runs.PHASES} == {
+        "probe": "05", "transfer": "05", "finetune": "06", "final": "07"}
+    assert runs.phase_lesson("finetune_from_cache") == "08"          # lesson 08's own phases
+    assert runs.built_on_it("transfer") == ["finetune", "final"]
+    assert runs.built_on_it("finetune") == ["final"]
+    assert runs.built_on_it("probe") == [] and runs.built_on_it("final") == []
+    assert runs.built_on_it("finetune_from_cache") == []
+
+
+def test_start_clean_records_the_phase_it_was_built_on(smoke_cfg: Config) -> None:
+    runs.start_clean(smoke_cfg, "transfer")
+    transfer = runs.read_record(smoke_cfg, "transfer")
+    runs.start_clean(smoke_cfg, "finetune")
+    assert runs.read_record(smoke_cfg, "finetune")["started_from"] == transfer
+    assert runs.read_record(smoke_cfg, "transfer")["identity"] == runs.run_identity(smoke_cfg)
+    runs.check_identity(smoke_cfg, "finetune")
+    assert runs.phase_runs(smoke_cfg) == {"probe": None, "transfer": transfer["run"],
+                                          "finetune": runs.read_record(smoke_cfg, "finetune")["run"], "final": None}
+
+
+def test_the_run_identity_takes_the_archive_md5_from_the_split_on_disk(smoke_cfg: Config) -> None:
+    assert runs.run_identity(smoke_cfg)["archive_md5"] is None          # no split yet
+    smoke_cfg.split_dir.mkdir(parents=True)
+    (smoke_cfg.split_dir / "split.json").write_text(json.dumps({"md5": "a" * 32, "archive_md5": "b" * 32}))
+    assert runs.run_identity(smoke_cfg)["archive_md5"] == "b" * 32
+
+
+def _recorded_run(cfg: Config) -> dict:
+    for phase in runs.PHASES:                # each lesson records its phase before it writes numbers
+        runs.start_clean(cfg, phase)
+    return results.update_results(cfg, {
+        "chosen": "finetune", "test_accuracy": 0.9, "test_images": 340,
+        "phases": {"probe": {"epochs": 1}, "transfer": {"epochs": 3}, "finetune": {"epochs": 2}}})
+
+
+def test_retired_numbers_leave_the_file_at_the_next_write_and_readers_never_see_them(smoke_cfg: Config) -> None:
+    _recorded_run(smoke_cfg)
+    runs.start_clean(smoke_cfg, "transfer")             # lesson 05 again: retires 06's and 07's work
+    raw = json.loads(results.results_path(smoke_cfg).read_text())
+    assert "chosen" in raw                               # still in the file...
+    assert "chosen" not in results.read_results(smoke_cfg)                           # ...but not read
+    assert set(results.read_results(smoke_cfg)["phases"]) == {"probe"}
+    assert "runs" not in results.read_results(smoke_cfg)
+    written = results.update_results(smoke_cfg, {"phases": {"transfer": {"epochs": 4}}})
+    assert written["phases"] == {"probe": {"epochs": 1}, "transfer": {"epochs": 4}}
+    raw = json.loads(results.results_path(smoke_cfg).read_text())
+    assert "chosen" not in raw and set(raw["phases"]) == {"probe", "transfer"}
+    assert raw["runs"] == runs.phase_runs(smoke_cfg)
+
+
+def test_the_tools_see_a_build_folder_s_results_less_what_was_retired(smoke_cfg: Config) -> None:
+    assert results.results_in(smoke_cfg.build_dir) == {}
+    before = _recorded_run(smoke_cfg)
+    assert results.results_in(smoke_cfg.build_dir) == before
+    runs.start_clean(smoke_cfg, "finetune")
+    shown = results.results_in(smoke_cfg.build_dir)
+    assert set(shown["phases"]) == {"probe", "transfer"} and "test_accuracy" not in shown
+    results.results_path(smoke_cfg).write_text("{not json")
+    with pytest.raises(ValueError):
+        results.results_in(smoke_cfg.build_dir)
+
+
+def test_a_whole_write_replaces_the_file_and_a_failed_one_leaves_no_part_file(tmp_path: Path) -> None:
+    target = tmp_path / "state.json"
+    files.write_text_atomic(target, "one\n")
+    files.write_bytes_atomic(target, b"two\n")
+    assert target.read_bytes() == b"two\n"
+    assert files.md5_of(target) == hashlib.md5(b"two\n").hexdigest()
+    folder = tmp_path / "a folder"
+    folder.mkdir()
+    (folder / "inside").write_text("kept")
+    with pytest.raises(OSError):
+        files.write_bytes_atomic(folder, b"cannot replace a folder")
+    assert not files.partial_path(folder).exists() and (folder / "inside").read_text() == "kept"
+
+
+def test_the_crop_every_pipeline_shares_is_the_centred_square() -> None:
+    assert inputs.crop_box(500, 300) == (100, 0, 400, 300)
+    assert inputs.crop_box(300, 501) == (0, 100, 300, 400)
+    assert inputs.PIL_RESAMPLING[inputs.INTERPOLATION] is not None
+
+
+def test_the_cached_features_head_is_lesson_04_s_head_without_its_pooling() -> None:
+    import keras
+
+    from helpers import features, models
+
+    base = keras.Model(*(lambda i: (i, keras.layers.Conv2D(8, 3)(i)))(keras.Input((16, 16, 3))))
+    full = models.add_head(base, 5, hidden=32)
+    cached = features.feature_head(8, 5, hidden=32)
+    assert models.architecture(cached) == models.architecture(full)[-len(cached.layers):]
+    assert [layer.name for layer in cached.layers] == [layer.name for layer in full.layers][-len(cached.layers):]
