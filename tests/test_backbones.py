@@ -194,7 +194,7 @@ def test_real_pretrained_features_beat_random_ones(tmp_path: Path, keras_home: P
             extractor = features.feature_extractor(models.load_base(cfg.replace(weights=weights)))
             cached = {{p: features.extract_features(extractor, it) for p, it in plain.all().items()}}
             keras.utils.set_random_seed(0)
-            head = features.feature_head(cached["train"].x.shape[1], len(SPECIES))
+            head = features.feature_head(cached["train"].x.shape[1], cached["train"].y.shape[1])
             head.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
             head.fit(cached["train"].x, cached["train"].y, epochs=30, batch_size=32, verbose=0)
             out[str(weights)] = head.evaluate(cached["test"].x, cached["test"].y, verbose=0)[1]
@@ -294,7 +294,7 @@ def test_mirrored_strategy_builds_trains_one_step_and_saves(tmp_path: Path) -> N
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         import keras
-        from helpers import models, training
+        from helpers import models, runs, training
         from helpers.config import load_config
         cfg = load_config(env={{}}, profile="smoke", build_dir={str(tmp_path)!r})
         strategy = training.distribution_strategy(["/cpu:0", "/cpu:1"])
