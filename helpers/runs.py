@@ -136,10 +136,16 @@ def start_clean(cfg: Config, phase: str) -> list[Path]:
 
 def read_record(cfg: Config, phase: str) -> dict[str, object]:
     """The record :func:`start_clean` wrote for ``phase`` (its run id, identity and origin); ``{}`` if none."""
+    return _read_record_file(identity_path(cfg, phase))
+
+
+def _read_record_file(path: Path) -> dict[str, object]:
+    """A record file's contents; ``{}`` when it is missing, unreadable or not a JSON object."""
     try:
-        return json.loads(identity_path(cfg, phase).read_text())
+        record = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
+    return record if isinstance(record, dict) else {}
 
 
 def phase_runs(cfg: Config) -> dict[str, str | None]:
@@ -149,14 +155,8 @@ def phase_runs(cfg: Config) -> dict[str, str | None]:
 
 def phase_runs_in(build_dir: Path, profile: str, backbone: str) -> dict[str, str | None]:
     """:func:`phase_runs` for a build folder, profile and backbone (what a tool knows of a run)."""
-    out: dict[str, str | None] = {}
-    for name in PHASES:
-        try:
-            record = json.loads(_models_dir_file(build_dir, profile, backbone, name, ".json").read_text())
-        except (OSError, ValueError):
-            record = {}
-        out[name] = record.get("run") if isinstance(record, dict) else None
-    return out
+    return {name: _read_record_file(_models_dir_file(build_dir, profile, backbone, name, ".json")).get("run")
+            for name in PHASES}
 
 
 def check_identity(cfg: Config, phase: str) -> None:
