@@ -197,13 +197,16 @@ def main(argv: list[str] | None = None) -> int:
                 if default_head is None:
                     default_head = head
             for rate in FINETUNE_RATES:
+                start = time.perf_counter()
                 history = finetune_top(base, base_weights, default_head, cache, spec.freeze_through, rate, run_seed,
                                        cfg.finetune_epochs, training.FINETUNE_PATIENCE)
                 acc, epoch = kept_val_accuracy(history)
                 finetune_rows.append({"seed": seed, "run": run, "learning_rate": rate, "val_accuracy": acc,
-                                      "kept_epoch": epoch + 1, "epochs": len(history["val_loss"])})
+                                      "kept_epoch": epoch + 1, "epochs": len(history["val_loss"]),
+                                      "seconds": round(time.perf_counter() - start)})
                 print(f"  run {run} fine-tune at {rate:g} (patience {training.FINETUNE_PATIENCE})"
-                      f"{'':<14} val {acc:.3f} (epoch {epoch + 1})", flush=True)
+                      f"{'':<14} val {acc:.3f} (epoch {epoch + 1} of {len(history['val_loss'])}, "
+                      f"{finetune_rows[-1]['seconds']} s)", flush=True)
     report = {
         "backbone": cfg0.backbone, "image_size": cfg0.image_size, "profile": cfg0.profile,
         "seeds": args.seeds, "runs": args.runs, "machine": machine_info(),

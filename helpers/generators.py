@@ -50,7 +50,11 @@ def evaluation_datagen(cfg: Config):
 
 @dataclass
 class Generators:
-    """The three ``DirectoryIterator``s of a split."""
+    """The training, validation and test inputs of a split: ``DirectoryIterator``s, or ``tf.data`` datasets.
+
+    :func:`make_generators` fills it with iterators; lesson 08 fills it with
+    its ``tf.data`` datasets, for :func:`helpers.training.fit_phase`.
+    """
 
     train: object
     validation: object
@@ -152,19 +156,25 @@ def augmentation_layers(seed: int | None = None, settings: dict[str, object] | N
 
 
 def make_datasets(cfg: Config, folder: Path, augment: bool = True, cache: bool = True) -> dict[str, object]:
-    """The modern pipeline: ``image_dataset_from_directory`` + augmentation layers + cache + prefetch.
+    """The modern pipeline: ``image_dataset_from_directory`` + cache + shuffle + augmentation layers + prefetch.
 
     Returns ``{"train": ..., "validation": ..., "test": ...}`` ``tf.data.Dataset``s of
-    ``(preprocessed images, one-hot labels)``, in the same class order as the
-    generators (``dataset.class_names``). Decoded, resized images are cached in
-    memory after the first pass; augmentation runs after the cache, so every
-    epoch still sees new random versions. Only the training set is augmented
-    and shuffled.
+    batches of ``(preprocessed images, one-hot labels)``, in the same class
+    order as the generators (``dataset.class_names``). Each split is read one
+    decoded, resized image at a time (``batch_size=None``), in file order, and
+    kept in memory after its first pass (``cache``). Only then is the training
+    set shuffled, with a buffer as large as the set and a new order every
+    epoch, batched and augmented; so every epoch serves every photo once, in a
+    new order, in new batches, with new random flips. (TensorFlow's
+    ``Dataset.cache`` documentation: a cache produces the same elements in
+    every pass, so shuffle *after* it.) Validation and test sets are neither
+    shuffled nor augmented.
 
     Read a cached dataset in whole passes (``fit``, ``predict``, a ``for``
-    loop to the end): TensorFlow documents that a cache whose first pass was
-    left unfinished may not be used by later passes. Peek at a batch of an
-    uncached copy instead (CONTRIBUTING, "Measurements behind the code").
+    loop to the end). The same documentation says that a cache whose first
+    pass was not read to the end may not be used by later passes; what that
+    did on this course's machine is in CONTRIBUTING ("Measurements behind the
+    code"). Peek at a batch of an uncached copy (``cache=False``) instead.
     """
     preprocess = preprocess_function(cfg)
     augmenter = augmentation_layers(cfg.seed) if augment else None
@@ -173,12 +183,14 @@ def make_datasets(cfg: Config, folder: Path, augment: bool = True, cache: bool =
     for part in ("train", "validation", "test"):
         training = part == "train"
         ds = keras.utils.image_dataset_from_directory(
-            Path(folder) / part, label_mode="categorical", image_size=size, batch_size=cfg.batch_size,
-            shuffle=training, seed=cfg.seed, interpolation=INTERPOLATION,
-            crop_to_aspect_ratio=KEEP_ASPECT_RATIO, verbose=False)
-        class_names = ds.class_names
+            Path(folder) / part, label_mode="categorical", image_size=size, batch_size=None,
+            shuffle=False, interpolation=INTERPOLATION, crop_to_aspect_ratio=KEEP_ASPECT_RATIO, verbose=False)
+        class_names, n_images = ds.class_names, len(ds.file_paths)
         if cache:
             ds = ds.cache()
+        if training:
+            ds = ds.shuffle(n_images, seed=cfg.seed, reshuffle_each_iteration=True)
+        ds = ds.batch(cfg.batch_size)
         if training and augmenter is not None:
             ds = ds.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.map(lambda x, y: (preprocess(x), y), num_parallel_calls=tf.data.AUTOTUNE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -174,6 +175,38 @@ def test_tf_data_augments_only_the_training_set(split_cfg: tuple[Config, Path]) 
     assert 0.3 < np.mean(mirrored) < 0.7, "about half of the 680 training images are mirrored"
 
 
+def _served_epoch(dataset) -> tuple[list[str], set[frozenset[str]]]:
+    """One pass: the photos in the order served, and the batches as sets of photos.
+
+    A photo is known by a fingerprint its mirror image shares (the image plus
+    its mirror), so the random flips do not hide which photo was served.
+    """
+    order, batches = [], set()
+    for x, _ in dataset:
+        x = x.numpy()
+        keys = [hashlib.sha1(np.round(both, 3).tobytes()).hexdigest() for both in x + x[:, :, ::-1, :]]
+        order += keys
+        batches.add(frozenset(keys))
+    return order, batches
+
+
+def test_tf_data_serves_every_training_photo_once_per_epoch_in_new_order_and_batches(
+        split_cfg: tuple[Config, Path]) -> None:
+    """Two epochs of the cached training set: each photo once per epoch, and the epochs differ.
+
+    Caching *after* ``image_dataset_from_directory(shuffle=True)`` fails this:
+    the cache keeps epoch 1's batches, and every later epoch replays them.
+    """
+    cfg, folder = split_cfg
+    train = generators.make_datasets(cfg, folder)["train"]
+    n_photos = sum(1 for _ in (folder / "train").rglob("*.jpg"))
+    (first, first_batches), (second, second_batches) = _served_epoch(train), _served_epoch(train)
+    assert len(first) == len(set(first)) == n_photos, "epoch 1 serves every training photo exactly once"
+    assert len(second) == n_photos and set(second) == set(first), "epoch 2 serves the same photos, once each"
+    assert first != second, "epoch 2 serves the photos in a new order"
+    assert first_batches != second_batches, "epoch 2 groups the photos into new batches"
+
+
 @needs_real_weights
 def test_real_pretrained_features_beat_random_ones(tmp_path: Path, keras_home: Path,
                                                    synthetic_source: Path) -> None:
@@ -319,6 +352,41 @@ def test_mirrored_strategy_builds_trains_one_step_and_saves(tmp_path: Path) -> N
     """)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and "OK" in run.stdout, run.stderr[-3000:]
+
+
+def test_lesson_08_several_devices_cell_keeps_the_replicas_equal(tmp_path: Path, synthetic_source: Path) -> None:
+    """Lesson 08's MirroredStrategy cell, run on two logical CPU devices, trains one step with two equal replicas."""
+    script = textwrap.dedent(f"""
+        import sys
+        import numpy as np, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        sys.path.insert(0, {str(ROOT / "tests")!r})
+        from pathlib import Path
+        import keras
+        from support import lesson_cell, run_cell, smoke_split
+        from helpers import generators, models, training
+        cfg, folder = smoke_split(Path({str(tmp_path)!r}), Path({str(synthetic_source)!r}))
+        cfg = cfg.replace(backbone="mobilenet_v2_035", image_size=32, batch_size=4)
+        plain = generators.make_generators(cfg, folder, augment_train=False)
+        ns = run_cell(lesson_cell("08", "tf.distribute.MirroredStrategy(devices)"),
+                      dict(cfg=cfg, folder=folder, plain=plain, devices=["/cpu:0", "/cpu:1"], tf=tf, keras=keras,
+                           models=models, training=training, generators=generators, verbose=0))
+        assert ns["strategy"].num_replicas_in_sync == 2 and ns["global_batch"] == 8
+        model = ns["gpu_model"]
+        assert model.optimizer.iterations.numpy() == 1, "one step"
+        trained = [v for v in model.trainable_variables]
+        assert trained
+        for v in trained:
+            replicas = [np.asarray(r) for r in v.value.values]
+            assert len(replicas) == 2, (v.path, len(replicas))
+            assert all(np.array_equal(replicas[0], r) for r in replicas[1:]), v.path
+        assert keras.mixed_precision.global_policy().name == "float32"
+        print("OK")
+    """)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0 and "OK" in run.stdout, run.stderr[-3000:]
 
 
