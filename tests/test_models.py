@@ -15,8 +15,10 @@ import keras.src.applications.inception_v3 as keras_inception_v3
 import keras.src.backend.config as keras_config
 import numpy as np
 import pytest
+from support import lesson_cell, run_cell
 
 from helpers import models
+from helpers.backbones import BACKBONES
 from helpers.config import REPO_ROOT, Config, load_config
 from helpers.errors import FlowersError
 from helpers.flowers17 import SPECIES
@@ -227,6 +229,71 @@ def test_architecture_tells_different_heads_apart(model: keras.Model, base: kera
     tanh = Model(base.input, layers.Dense(17, activation="softmax")(x))
     assert models.parameter_counts(tanh) == models.parameter_counts(model)
     assert models.architecture(tanh) != models.architecture(model)
+
+
+
+def test_lesson_04_counts_with_keras_are_parameter_counts(model: keras.Model, base: keras.Model,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Lesson 04 counts with count_params() and trainable_weights; lessons 05-06 print parameter_counts."""
+    cell = lesson_cell("04", "for w in model.trainable_weights")
+    for frozen in (False, True):                     # the base trainable (lesson 04), then frozen (lesson 05)
+        for layer in base.layers:
+            layer.trainable = not frozen
+        try:
+            capsys.readouterr()
+            ns = run_cell(cell, {"model": model, "base_model": base})
+            counts = models.parameter_counts(model)
+            assert (ns["total"], ns["trainable"], ns["total"] - ns["trainable"]) == \
+                (counts["total"], counts["trainable"], counts["non_trainable"])
+            assert ns["head"] == HEAD_PARAMS
+            assert capsys.readouterr().out == f"head          {HEAD_PARAMS:>12,}\n{models.format_counts(counts)}\n"
+        finally:
+            for layer in base.layers:
+                layer.trainable = True
+    assert models.parameter_counts(model) == MODEL_COUNTS
+
+
+def test_lesson_04_solution_2_is_add_head_with_256_units(base: keras.Model) -> None:
+    """The smaller head that solution 2 writes inline is the helper's head with hidden=256."""
+    from keras import Model, layers
+
+    ns = run_cell(lesson_cell("04", "layers.Dense(256, activation=\"relu\")"),
+                  {"base_model": base, "layers": layers, "Model": Model, "features": 2048, "head": HEAD_PARAMS})
+    assert models.architecture(ns["small"]) == models.architecture(models.add_head(base, len(SPECIES), hidden=256))
+    assert ns["small_head"] == 2048 * 256 + 256 + 256 * 17 + 17
+
+
+
+def test_training_true_replaces_a_nested_training_false_but_not_a_frozen_batchnorm() -> None:
+    """Lesson 04, cell 18: in Keras 3 a call with training=True reaches a base recorded with training=False,
+    so a trainable BatchNormalization layer inside updates its statistics; one with trainable=False does not."""
+    from keras import layers
+
+    inputs = keras.Input((4,))
+    base = keras.Model(inputs, layers.BatchNormalization()(layers.Dense(4)(inputs)))
+    outer_inputs = keras.Input((4,))
+    outer = keras.Model(outer_inputs, layers.Dense(1)(base(outer_inputs, training=False)))
+    bn = base.layers[-1]
+    x = np.random.default_rng(0).uniform(0, 10, (8, 4)).astype("float32")
+    for trainable, moves in ((True, True), (False, False)):
+        bn.trainable = trainable
+        before = np.array(bn.moving_mean)
+        outer(x, training=True)
+        assert (not np.allclose(before, np.array(bn.moving_mean))) is moves
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_lesson_03_solution_3_names_every_backbones_non_trainable_weights(name: str) -> None:
+    """Lessons 03 and 04 say which weights are non-trainable: BatchNormalization statistics, and in
+    EfficientNetB0 also its input Normalization layer's mean, variance and count."""
+    spec = BACKBONES[name]
+    base = spec.build(None, (spec.min_size, spec.min_size, 3))
+    ns = run_cell(lesson_cell("03", "frozen = Counter()"), {"base_model": base})
+    expected = {("BatchNormalization", "moving_mean"), ("BatchNormalization", "moving_variance")}
+    if name == "efficientnet_b0":
+        expected |= {("Normalization", "mean"), ("Normalization", "variance"), ("Normalization", "count")}
+    assert set(ns["frozen"]) == expected
+    assert sum(ns["frozen"].values()) == models.parameter_counts(base)["non_trainable"]
 
 
 # --------------------------------------------------------------------------- missing weights
