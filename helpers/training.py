@@ -22,6 +22,8 @@ from __future__ import annotations
 import csv
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import keras
@@ -210,6 +212,33 @@ def read_log(cfg: Config, phase: str) -> dict[str, list[float]]:
                            f"run?). Run lesson {lesson} again.") from None
 
 
+@contextmanager
+def phase_model_help(cfg: Config, phase: str) -> Iterator[None]:
+    """Wrap the ``keras.models.load_model`` call of ``phase``'s saved model: one clear message when it cannot be used.
+
+    Lesson 06 wraps its own ``load_model`` call in it; :func:`load_phase_model` does too.
+    Before the call it stops when the model is missing or belongs to another
+    split or run (:func:`helpers.runs.check_identity`); a file the call cannot
+    read (cut off by an interrupted run, say) becomes a message too.
+
+    Raises:
+        FlowersError: for those cases, naming the lesson to run (again).
+    """
+    path, lesson = model_path(cfg, phase), phase_lesson(phase)
+    if not path.exists():
+        raise FlowersError(f"This lesson needs the {phase} model ({path}), which does not exist yet. "
+                           f"Run lesson {lesson} first.")
+    check_identity(cfg, phase)
+    try:
+        yield
+    except FlowersError:
+        raise
+    except Exception as exc:
+        raise FlowersError(f"The saved {phase} model {path} cannot be read ({type(exc).__name__}); it is "
+                           f"probably damaged, by an interrupted run for example. Run lesson {lesson} "
+                           f"again.") from None
+
+
 def load_phase_model(cfg: Config, phase: str):
     """Load the best model ``phase`` saved, checking it fits the configuration.
 
@@ -222,16 +251,8 @@ def load_phase_model(cfg: Config, phase: str):
             or trained for another input size.
     """
     path, lesson = model_path(cfg, phase), phase_lesson(phase)
-    if not path.exists():
-        raise FlowersError(f"This lesson needs the {phase} model ({path}), which does not exist yet. "
-                           f"Run lesson {lesson} first.")
-    check_identity(cfg, phase)
-    try:
+    with phase_model_help(cfg, phase):
         model = keras.models.load_model(path)
-    except Exception as exc:
-        raise FlowersError(f"The saved {phase} model {path} cannot be read ({type(exc).__name__}); it is "
-                           f"probably damaged, by an interrupted run for example. Run lesson {lesson} "
-                           f"again.") from None
     if tuple(model.input.shape[1:3]) != (cfg.image_size, cfg.image_size):
         raise FlowersError(f"The saved {phase} model expects {model.input.shape[1]} px images, but this "
                            f"configuration uses {cfg.image_size} px. Run lesson {lesson} again.")

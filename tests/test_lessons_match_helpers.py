@@ -22,12 +22,107 @@ from helpers.flowers17 import SPECIES
 
 def test_lesson_01_labels_and_seeded_split_are_the_helpers(tmp_path: Path) -> None:
     cfg = load_config(env={}, profile="smoke", data_dir=tmp_path / "d", build_dir=tmp_path / "b")
-    good = [n for n in range(1, 1361) if n % 97]        # a few images left out, as check_images may
-    ns = run_cell(lesson_cell("01", "def label_of("), {"checked": data.ImageCheck(good=good, bad=[])})
+    good = [n for n in range(1, 1361) if n % 97]        # a few images left out, as the image check may
+    ns = run_cell(lesson_cell("01", "def label_of("), {"good": good})
     assert ns["labels"] == data.label_images(good)
     for seed in (42, 7):
-        ns = run_cell(lesson_cell("01", "my_split = {}"), {"labels": ns["labels"], "cfg": cfg.replace(seed=seed)})
+        ns = run_cell(lesson_cell("01", "def seeded_split("), {"labels": ns["labels"], "cfg": cfg.replace(seed=seed)})
         assert ns["my_split"] == data.seeded_split(ns["labels"], cfg.split_sizes, seed)
+        for sizes in ((60, 10, 10), (50, 15, 15), (70, 10, 10)):    # cell 28, solution 2, a short class
+            assert ns["seeded_split"](ns["labels"], sizes, seed) == data.seeded_split(ns["labels"], sizes, seed)
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (relative POSIX path) with its bytes."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_lesson_01_get_file_cell_is_download_archive(tmp_path: Path, synthetic_source: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from support import copy_synthetic_source
+
+    from helpers import download
+    from helpers.errors import FlowersError
+
+    cell = lesson_cell("01", "get_file(")
+    mine, theirs = (load_config(env={}, profile="smoke", data_dir=tmp_path / name / "data",
+                                build_dir=tmp_path / name / "build") for name in ("mine", "theirs"))
+    for cfg in (mine, theirs):
+        copy_synthetic_source(synthetic_source, cfg.data_dir)
+    ns = run_cell(cell, {"cfg": mine})
+    helper = download.download_archive(theirs, verbose=False)
+    assert Path(ns["extracted"]) == mine.work_dir / "downloads" / "17flowers_extracted"
+    mine_tree, their_tree = _tree(mine.work_dir / "downloads"), _tree(theirs.work_dir / "downloads")
+    assert mine_tree.keys() == their_tree.keys()
+    for name in mine_tree.keys() - {"17flowers.tgz.source", "17flowers_extracted/.complete"}:  # those name the URL
+        assert mine_tree[name] == their_tree[name], name
+    capsys.readouterr()
+    assert download.download_archive(mine) == Path(ns["extracted"])    # the helper reuses the cell's work
+    assert "Already downloaded and extracted" in capsys.readouterr().out
+    assert helper == theirs.work_dir / "downloads" / "17flowers_extracted"
+
+    nowhere = (tmp_path / "nowhere" / "17flowers.tgz").as_uri()    # bad input: the same one message
+    messages = []
+    for cfg in (mine, theirs):
+        with pytest.raises(FlowersError) as info:
+            if cfg is mine:
+                run_cell(cell, {"cfg": load_config(env={}, profile="full", data_dir=cfg.data_dir, archive_url=nowhere)})
+            else:
+                download.download_archive(load_config(env={}, profile="full", data_dir=cfg.data_dir,
+                                                      archive_url=nowhere), verbose=False)
+        messages.append(str(info.value).replace(str(cfg.data_dir), "DATA"))
+    assert messages[0] == messages[1] and nowhere in messages[0]
+
+
+def test_lesson_01_image_check_is_check_images(tmp_path: Path, synthetic_source: Path) -> None:
+    from support import copy_synthetic_source
+
+    from helpers import download
+
+    cfg = load_config(env={}, profile="smoke", data_dir=tmp_path / "data", build_dir=tmp_path / "build")
+    copy_synthetic_source(synthetic_source, cfg.data_dir)
+    extracted = download.download_archive(cfg, verbose=False)        # a fresh extraction: safe to damage
+    jpg = extracted / "jpg"
+    (jpg / "image_0083.jpg").write_bytes(b"<html><body>not a JPEG</body></html>")
+    (jpg / "image_0165.jpg").write_bytes((jpg / "image_0165.jpg").read_bytes()[:300])
+    (jpg / "image_0250.jpg").unlink()
+    (jpg / "image_1361.jpg").write_bytes((jpg / "image_0001.jpg").read_bytes())
+    (jpg / "files.txt").write_text((jpg / "files.txt").read_text() + "image_1361.jpg\nnotes.jpg\n")
+
+    ns = run_cell(lesson_cell("01", "im.draft("), {"extracted": str(extracted)})
+    run_cell(lesson_cell("01", "images listed in files.txt"), ns)
+    checked = data.check_images(extracted)
+    assert ns["good"] == checked.good and len(ns["good"]) == 1357
+    assert [name for name, _ in ns["bad"]] == [name for name, _ in checked.bad] == \
+        ["image_0083.jpg", "image_0165.jpg", "image_0250.jpg", "image_1361.jpg", "notes.jpg"]
+
+
+def test_lesson_01_class_folders_are_write_split(tmp_path: Path, synthetic_source: Path) -> None:
+    from support import copy_synthetic_source
+
+    from helpers import download
+    from helpers.errors import FlowersError
+
+    cfg = load_config(env={}, profile="smoke", data_dir=tmp_path / "data", build_dir=tmp_path / "build")
+    copy_synthetic_source(synthetic_source, cfg.data_dir)
+    extracted = download.download_archive(cfg, verbose=False)
+    labels = data.label_images([n for n in range(1, 1361) if n % 97])
+    assignment = data.seeded_split(labels, cfg.split_sizes, cfg.seed)
+    assignment = {n: p for n, p in assignment.items() if not (labels[n] == 5 and p == "test")}  # an empty folder
+    cell = lesson_cell("01", "with data.new_split(")
+    folder = data.write_split(cfg, extracted, assignment)
+    theirs = _tree(folder)
+    ns = run_cell(cell, {"cfg": cfg, "data": data, "extracted": str(extracted), "assignment": assignment,
+                         "labels": labels})
+    assert ns["folder"] == folder and _tree(folder) == theirs          # same files, manifest and split.json
+    assert (folder / "test" / "05_iris").is_dir() and not any((folder / "test" / "05_iris").iterdir())
+    assert data.split_problem(folder) is None
+
+    # Bad input gets one clear message and loses nothing: a photo the cell fails to write.
+    broken = cell.replace("for n, part in assignment.items():", "for n, part in list(assignment.items())[1:]:")
+    with pytest.raises(FlowersError, match="do not match the split.*left as it was"):
+        run_cell(broken, {**ns})
+    assert _tree(folder) == theirs and not folder.with_name("split.tmp").exists()
 
 
 def test_lesson_02_iterators_are_the_ones_make_generators_builds(tmp_path: Path, synthetic_source: Path) -> None:
@@ -108,16 +203,33 @@ def test_lesson_08_features_and_pipeline_are_the_helpers(tmp_path: Path, synthet
     cfg = cfg.replace(backbone="mobilenet_v2_035", image_size=32)
     ns = run_cell(lesson_cell("08", "extractor = keras.Model(base_model.input"), {"cfg": cfg, "verbose": 0})
     helper = features.extract_features(features.feature_extractor(ns["base_model"]), ns["plain"].test)
-    np.testing.assert_allclose(ns["cached"]["test"].x, helper.x, atol=1e-5)
-    np.testing.assert_array_equal(ns["cached"]["test"].y, helper.y)
+    np.testing.assert_allclose(ns["x"]["test"], helper.x, atol=1e-5)
+    np.testing.assert_array_equal(ns["y"]["test"], helper.y)
+    # The mirrored features are the features of the mirrored photos.
+    batch, _ = ns["plain"].train[0]
+    np.testing.assert_allclose(ns["x"]["train_mirrored"][: len(batch)],
+                               ns["extractor"].predict_on_batch(batch[:, :, ::-1]), atol=1e-5)
 
-    ns = run_cell(lesson_cell("08", "train_ds = keras.utils.image_dataset_from_directory("),
+    # The lesson's feature head is features.feature_head, layer for layer.
+    ns = run_cell(lesson_cell("08", "def feature_head(n_features, n_classes)"), {**ns, "head_epochs": 1})
+    ours, theirs = ns["feature_head"](1280, 17), features.feature_head(1280, 17)
+    assert [(type(a), a.get_config() | {"seed": None}) for a in ours.layers] == \
+           [(type(b), b.get_config() | {"seed": None}) for b in theirs.layers]
+
+    # Its weight copy into the full model is features.copy_head_weights.
+    head = ns["feature_head"](1280, 17)
+    ns = run_cell(lesson_cell("08", "model.get_layer(name).set_weights("), {**ns, "head": head})
+    other = models.add_head(ns["base_model"], 17)
+    features.copy_head_weights(head, other)
+    for a, b in zip(ns["model"].get_weights(), other.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+    ns = run_cell(lesson_cell("08", "photos = keras.utils.image_dataset_from_directory("),
                   {**ns, "keras": keras, "layers": layers, "models": models, "folder": folder})
     theirs = generators.make_datasets(cfg, folder)["train"]
     assert ns["class_names"] == theirs.class_names
     assert ns["train_ds"].element_spec == theirs.element_spec
     assert sum(len(y) for _, y in ns["train_ds"]) == sum(len(y) for _, y in theirs) == 680
-
 
 def test_lesson_02_bar_chart_is_speed_bars() -> None:
     import matplotlib
@@ -149,3 +261,140 @@ def test_lesson_06_fine_tunes_with_the_helpers_learning_rate_and_patience() -> N
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
     training.compile_finetune(model)
     assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(training.FINETUNE_LEARNING_RATE)
+
+
+def _lesson_06_finetune_compile_matches_compile_finetune(mine: keras.Model) -> None:
+    """``mine`` was compiled by lesson 06's own code: the same optimizer, learning rate, loss and metrics."""
+    theirs = keras.Sequential([keras.Input((3,)), keras.layers.Dense(17, activation="softmax")])
+    training.compile_finetune(theirs)
+    assert type(mine.optimizer) is type(theirs.optimizer) is keras.optimizers.Adam
+    assert float(mine.optimizer.learning_rate) == float(theirs.optimizer.learning_rate) == \
+        pytest.approx(training.FINETUNE_LEARNING_RATE)
+    assert type(mine.loss) is type(theirs.loss) is keras.losses.CategoricalCrossentropy
+    assert mine.loss.get_config() == theirs.loss.get_config()
+    assert mine.loss.get_config()["label_smoothing"] == training.LABEL_SMOOTHING
+    assert mine.get_compile_config()["metrics"] == theirs.get_compile_config()["metrics"] == ["accuracy"]
+
+
+def test_lesson_06_compiles_as_compile_finetune(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lesson 08 fine-tunes through compile_finetune; lesson 06 compiles inline, for its model and its timing copies."""
+    import papermill as pm
+
+    lesson = next((ROOT / "notebooks").glob("06_*.ipynb"))
+    learning_rate = float(pm.inspect_notebook(str(lesson))["learning_rate"]["default"])
+    mine = keras.Sequential([keras.Input((3,)), keras.layers.Dense(17, activation="softmax")])
+    run_cell(lesson_cell("06", "model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate)"),
+             {"model": mine, "keras": keras, "training": training, "learning_rate": learning_rate})
+    _lesson_06_finetune_compile_matches_compile_finetune(mine)
+
+    copy = keras.Sequential([keras.Input((3,)), keras.layers.Dense(17, activation="softmax")])
+    monkeypatch.setattr(keras.models, "clone_model", lambda model: copy)
+    batch = (np.zeros((4, 3)), np.eye(17)[:4])
+    source = lesson_cell("06", "def images_per_second(").split("if compare_speed:")[0]
+    ns = run_cell(source, {"keras": keras, "training": training, "learning_rate": learning_rate,
+                           "gens": type("G", (), {"train": [batch]})()})
+    assert ns["images_per_second"](mine, steps=1) > 0
+    _lesson_06_finetune_compile_matches_compile_finetune(copy)
+
+
+def test_lesson_06_original_cut_loop_is_set_trainable_from(tmp_path: Path) -> None:
+    cfg = load_config(env={}, profile="smoke", backbone="mobilenet_v2_035", data_dir=tmp_path / "d",
+                      build_dir=tmp_path / "b")
+    spec = models.backbone_spec(cfg)
+    model, _ = models.build_model(cfg, len(SPECIES))
+    cut = training.unfreeze_top(model, spec.freeze_through)
+    ours = [layer.trainable for layer in model.layers]
+    ns = run_cell(lesson_cell("06", "original = keras.models.clone_model(model)"),
+                  {"model": model, "models": models, "keras": keras, "freeze_through": spec.freeze_through})
+    theirs = models.add_head(models.load_base(cfg), len(SPECIES))
+    training.set_trainable_from(theirs, 18, keep_batchnorm_frozen=False)
+    assert [layer.trainable for layer in ns["original"].layers] == [layer.trainable for layer in theirs.layers]
+    assert ns["original_counts"] == models.parameter_counts(theirs)
+    assert [layer.trainable for layer in model.layers] == ours, "the lesson's model keeps its cut"
+    assert ns["ours"] == models.parameter_counts(model) and cut > 18
+
+
+def test_lesson_06_loads_the_transfer_model_as_load_phase_model_does(tmp_path: Path, synthetic_source: Path) -> None:
+    from helpers import runs
+    from helpers.errors import FlowersError
+
+    cfg, _ = smoke_split(tmp_path, synthetic_source)
+    cfg = cfg.replace(backbone="mobilenet_v2_035", image_size=32)
+    cell = lesson_cell("06", "model = keras.models.load_model(path)")
+    with pytest.raises(FlowersError, match="does not exist yet. Run lesson 05 first"):
+        run_cell(cell, {"cfg": cfg, "freeze_through": None})
+    runs.start_clean(cfg, "transfer")
+    saved, base = models.build_model(cfg, len(SPECIES))
+    training.freeze_base(base)
+    training.compile_transfer(saved)
+    saved.train_on_batch(np.zeros((2, 32, 32, 3)), np.eye(len(SPECIES))[:2])   # as lesson 05 saves it: trained
+    saved.save(runs.model_path(cfg, "transfer"))
+    ns = run_cell(cell, {"cfg": cfg, "freeze_through": None})
+    theirs = training.load_phase_model(cfg, "transfer")
+    assert ns["path"] == runs.model_path(cfg, "transfer")
+    assert ns["freeze_through"] == models.backbone_spec(cfg).freeze_through
+    assert [w.shape for w in ns["model"].weights] == [w.shape for w in theirs.weights]
+    for mine, helper in zip(ns["model"].get_weights(), theirs.get_weights()):
+        np.testing.assert_array_equal(mine, helper)
+    path = runs.model_path(cfg, "transfer")
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])                   # cut off, as by an interrupted run
+    with pytest.raises(FlowersError, match="cannot be read .* Run lesson 05 again"):
+        run_cell(cell, {"cfg": cfg, "freeze_through": None})
+    path.write_bytes(whole)
+    runs.identity_path(cfg, "transfer").write_text("{}")       # a record of some other run
+    with pytest.raises(FlowersError, match="run lesson 05 again"):
+        run_cell(cell, {"cfg": cfg, "freeze_through": None})
+
+
+@pytest.mark.parametrize("backbone", ["inception_v3", "efficientnet_b0"])
+def test_lesson_07_single_photo_steps_are_predict_file(tmp_path: Path, backbone: str, capsys) -> None:
+    """Lesson 07's own cells (upright, RGB on white, crop and resize, preprocess, model) are predict_file."""
+    from PIL import Image
+
+    from helpers import evaluation
+
+    cfg = load_config(env={}, profile="smoke", backbone=backbone, data_dir=tmp_path / "d", build_dir=tmp_path / "b")
+    cfg.build_dir.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    photo = Image.fromarray(rng.integers(0, 256, (90, 140, 3), dtype=np.uint8), "RGB")
+    photo.paste((255, 0, 0), (0, 0, 40, 90))                       # a red left edge, to see a turn
+    exif = Image.Exif()
+    exif[0x0112] = 6                                               # turn 90 degrees clockwise to show
+    alpha = Image.fromarray(np.tile(np.linspace(0, 255, 140, dtype=np.uint8), (90, 1)), "L")
+    rgba = photo.convert("RGBA")
+    rgba.putalpha(alpha)                                           # from transparent to opaque
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo.transpose(Image.Transpose.ROTATE_90).save(folder / "phone.jpg", exif=exif, quality=95)
+    rgba.save(folder / "with_alpha.png")
+    photo.convert("L").save(folder / "greyscale.jpg")
+    photo.convert("LA").save(folder / "grey_alpha.png")
+    photo.convert("P").save(folder / "palette.png", transparency=0)
+    photo.convert("CMYK").save(folder / "cmyk.jpg")
+    photo.save(folder / "plain.png")
+    paths = sorted(folder.iterdir())
+    with Image.open(folder / "phone.jpg") as stored:
+        assert stored.size == (90, 140) and stored.getexif().get(0x0112) == 6, "stored sideways, with its turn"
+
+    model = keras.Sequential([keras.Input((cfg.image_size, cfg.image_size, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(len(SPECIES), activation="softmax")])
+    ns: dict[str, object] = {"paths": paths, "Image": Image, "np": np, "cfg": cfg, "model": model, "data": data,
+                             "evaluation": evaluation, "demo": folder}
+    run_cell(lesson_cell("07", "photos = [ImageOps.exif_transpose(Image.open(path)) for path in paths]"), ns)
+    assert {photo.size for photo in ns["photos"]} == {(140, 90)}, "every photo upright"
+    for marker in ("photos = [on_white(photo) for photo in photos]", "photos = [photo.resize(size",
+                   "x = preprocess_input(np.stack(", "chances = np.asarray(model(x, training=False))",
+                   "def classify(path", "evaluation.predict_file(model, not_a_photo"):
+        run_cell(lesson_cell("07", marker), ns)
+    for path, x, chances in zip(paths, ns["x"], ns["chances"]):
+        np.testing.assert_allclose(x[None], evaluation.load_image_for_model(path, cfg), atol=1e-5,
+                                   err_msg=path.name)
+        helper = dict(evaluation.predict_file(model, path, cfg, SPECIES, top=len(SPECIES)))
+        np.testing.assert_allclose(chances, [helper[name] for name in SPECIES], atol=1e-6, err_msg=path.name)
+        assert [name for name, _ in ns["top3"][path]] == list(helper)[:3]
+        assert [name for name, _ in ns["classify"](path)] == list(helper)[:3]
+        np.testing.assert_allclose([p for _, p in ns["classify"](path)], list(helper.values())[:3], atol=1e-6)
+    shown = capsys.readouterr().out.strip().splitlines()[-1]
+    assert shown.startswith(str(cfg.build_dir / "notes.txt")) and "is not an image file" in shown
+
