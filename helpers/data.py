@@ -3,7 +3,8 @@
 The steps, each one function, in the order lesson 01 teaches them:
 
 1. :func:`helpers.download.download_archive`: ``keras.utils.get_file`` downloads
-   (or finds in its cache) ``17flowers.tgz``, checks its md5 and extracts it.
+   (or finds in its cache) ``17flowers.tgz``, checks its md5 and extracts it
+   (lesson 01 makes that call itself, inside :func:`helpers.download.archive_guard`).
 2. :func:`check_images`: every listed JPEG must open; the ones that do not
    are reported and left out.
 3. :func:`label_images`: image *n* belongs to species ``(n - 1) // 80``
@@ -11,7 +12,8 @@ The steps, each one function, in the order lesson 01 teaches them:
 4. :func:`assign_split`: a seeded, stratified split (or one of the three
    official splits from ``datasplits.mat``).
 5. :func:`write_split`: ``train/``, ``validation/`` and ``test/`` class folders
-   for ``flow_from_directory``, plus ``manifest.csv``.
+   for ``flow_from_directory``, plus ``manifest.csv``, written safely by
+   :func:`new_split` (lesson 01 writes the folders itself inside it).
 
 :func:`prepare_split` runs them all, and :func:`ensure_split` is what later
 lessons call: it reuses a split that matches the configuration and prepares
@@ -26,6 +28,8 @@ import os
 import re
 import shutil
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,50 +171,78 @@ def _same_split_settings(saved: dict[str, object], cfg: Config) -> bool:
 def write_split(cfg: Config, extracted: Path, assignment: dict[int, str]) -> Path:
     """Write the split as class folders plus ``manifest.csv`` and ``split.json``; return the split folder.
 
-    The new split is built next to the old one and swapped in at the end, so
-    a rerun leaves exactly the files of the new split (nothing stale from an
-    earlier split) and an interrupted run leaves the old split intact.
-    ``split.json`` records the settings and the archive the split was made
-    from (:func:`ensure_split` compares them). Images are hard links where the
-    file system allows, copies otherwise.
+    The loop is lesson 01's cell: every part gets every class folder, and
+    each image is hard-linked into its own (copied where the file system
+    cannot link), inside :func:`new_split`, which makes it safe.
+    """
+    with new_split(cfg, assignment) as tmp:
+        for part in SPLIT_NAMES:
+            for label in range(len(SPECIES)):
+                (tmp / part / class_folder(label)).mkdir(parents=True)
+        for n, part in assignment.items():
+            src = image_path(extracted, n)
+            dst = tmp / part / class_folder(label_of(n)) / src.name
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copy2(src, dst)
+    return split_dir(cfg)
+
+
+@contextmanager
+def new_split(cfg: Config, assignment: dict[int, str]) -> Iterator[Path]:
+    """An empty ``split.tmp/`` to write ``assignment``'s class folders into, swapped in for ``split/`` at the end.
+
+    On leaving the block, it writes ``manifest.csv`` (one row per image of
+    ``assignment``) and ``split.json`` (the settings and the archive the split
+    was made from, which :func:`ensure_split` compares), checks that the
+    folders hold every class folder of each part and exactly the images the
+    manifest lists, and only then replaces the old split. So a rerun leaves
+    exactly the files of the new split, and an error in the block, folders
+    that do not match, or an interruption leave the old split as it was.
+
+    Raises:
+        FlowersError: when the folders written in the block do not match ``assignment``.
     """
     with data_lock(cfg):
-        return _write_split(cfg, extracted, assignment)
+        target = split_dir(cfg)
+        tmp = target.with_name("split.tmp")
+        remove_path(tmp)
+        tmp.mkdir(parents=True)
+        try:
+            yield tmp
+            _finish_split(cfg, tmp, assignment)
+        except BaseException:
+            remove_path(tmp)
+            raise
+        remove_path(target.with_name("split.old"))
+        if target.exists():
+            target.rename(target.with_name("split.old"))
+        tmp.rename(target)
+        remove_path(target.with_name("split.old"))
 
 
-def _write_split(cfg: Config, extracted: Path, assignment: dict[int, str]) -> Path:
-    target = split_dir(cfg)
-    tmp = target.with_name("split.tmp")
-    remove_path(tmp)
-    for name in SPLIT_NAMES:
-        for label in range(len(SPECIES)):
-            (tmp / name / class_folder(label)).mkdir(parents=True)
+def _finish_split(cfg: Config, tmp: Path, assignment: dict[int, str]) -> None:
     rows = []
     for n, part in sorted(assignment.items()):
         label = label_of(n)
-        src = image_path(extracted, n)
-        dst = tmp / part / class_folder(label) / src.name
-        try:
-            os.link(src, dst)
-        except OSError:
-            shutil.copy2(src, dst)
-        rows.append({"file": f"{part}/{class_folder(label)}/{src.name}", "image": n,
+        rows.append({"file": f"{part}/{class_folder(label)}/{image_path(tmp, n).name}", "image": n,
                      "label": label, "species": SPECIES[label], "split": part})
     with open(tmp / "manifest.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["file", "image", "label", "species", "split"])
         writer.writeheader()
         writer.writerows(rows)
+    missing = [f"{part}/{class_folder(label)}" for part in SPLIT_NAMES for label in range(len(SPECIES))
+               if not (tmp / part / class_folder(label)).is_dir()]
+    problem = f"{len(missing)} class folder(s) are missing, e.g. {missing[0]}" if missing else split_problem(tmp)
+    if problem is not None:
+        raise FlowersError(f"The new class folders do not match the split: {problem}. The split in "
+                           f"{split_dir(cfg)} was left as it was; fix the cell and run it again.")
     record = _split_params(cfg, expected_md5(cfg))
     archive = cfg.work_dir / "downloads" / ARCHIVE_NAME
     # The archive's real md5, even when FLOWERS17_MD5 is empty and nothing was checked.
     record["archive_md5"] = md5_of(archive) if archive.exists() else record["md5"]
     (tmp / "split.json").write_text(json.dumps(record))
-    remove_path(target.with_name("split.old"))
-    if target.exists():
-        target.rename(target.with_name("split.old"))
-    tmp.rename(target)
-    remove_path(target.with_name("split.old"))
-    return target
 
 
 def read_manifest(folder: Path) -> list[dict[str, str]]:

@@ -1,10 +1,13 @@
 """Get the Flowers17 files: the archive and the official split file, downloaded once, checked, kept safe.
 
-``keras.utils.get_file`` does the downloading and extracting. Around it:
+``keras.utils.get_file`` does the downloading and extracting (lesson 01 makes
+the archive's call itself, inside :func:`archive_guard`). Around it:
 
-- a download goes to a ``.part`` file and gets its real name only after the
-  md5 check; what the course downloaded is recorded in a ``.source`` file, and
-  a file without that record (the learner's own) is never deleted;
+- what the course downloads is recorded in a ``.source`` file, and a file
+  without that record (the learner's own) is never deleted; the archive's
+  record says "unfinished" until its download and extraction are done, and
+  ``datasplits.mat`` goes to a ``.part`` file until its md5 is checked, so a
+  download cut off midway is never taken for a good one;
 - :func:`data_lock` makes a second process wait while one downloads or splits;
 - in the smoke profile, :func:`serve_synthetic` plays the download server.
 
@@ -120,16 +123,49 @@ def _kept_file_message(path: Path, actual: str, expected: str, variable: str, ur
             f"move it away and run the cell again to download it from {url}.")
 
 
+def _reusable(downloads: Path, name: str, url: str, md5: str | None, variable: str) -> bool:
+    """Whether ``downloads/<name>`` can be used as it is (checked); otherwise nothing of it is left.
+
+    The course's own download is recorded in ``<name>.source`` (its URL and
+    md5): it is reused only for the same URL and md5, and deleted otherwise,
+    or when the record says the download never finished. A file without that
+    record was put there by the learner and is never deleted: when its md5 is
+    not the expected one, the course stops with its real md5 and the variable
+    that accepts it (``get_file`` would download over it).
+
+    Raises:
+        FlowersError: for a learner's file of the wrong md5.
+    """
+    target = downloads / name
+    source = downloads / f"{name}.source"
+    if target.exists() and source.exists():  # the course's own download: reuse it only for the same source
+        try:
+            recorded = json.loads(source.read_text())
+        except ValueError:
+            recorded = None
+        if recorded == {"url": url, "md5": md5} and (md5 is None or md5_of(target) == md5):
+            return True
+        if isinstance(recorded, dict) and recorded.get("finished") is False:
+            print(f"The download of {name} into {downloads} was cut off; downloading it again.")
+        else:
+            print(f"The {name} in {downloads} came from another source ({recorded}); downloading it again.")
+        remove_path(target)
+        remove_path(source)
+    if target.exists():
+        if md5 is not None and (actual := md5_of(target)) != md5:
+            raise FlowersError(_kept_file_message(target, actual, md5, variable, url))
+        return True
+    remove_path(source)
+    return False
+
+
 def _fetch(cfg: Config, name: str, url: str, md5: str | None, variable: str) -> tuple[Path, bool]:
     """``downloads/<name>``: a copy already there (checked), or a fresh download; and whether it is fresh.
 
-    A download goes to ``<name>.part`` and gets the real name only after
-    ``get_file`` has checked its md5; a failed one is deleted. A finished
-    download is recorded in ``<name>.source`` (its URL and md5): when the
-    URL or the md5 changes, the course downloads again, replacing its own
-    file. A file without that record was put there by the learner and is
-    never deleted: when its md5 is not the expected one, the course stops
-    with its real md5 and the variable that accepts it.
+    :func:`_reusable` decides whether a copy there is used. A download goes
+    to ``<name>.part`` and gets the real name only after ``get_file`` has
+    checked its md5; a failed one is deleted. A finished download is recorded
+    in ``<name>.source``.
 
     Raises:
         FlowersError: for a kept file of the wrong md5, an unreachable URL,
@@ -143,22 +179,8 @@ def _fetch(cfg: Config, name: str, url: str, md5: str | None, variable: str) -> 
     # get_file silently falls back to /tmp/.keras when the cache folder does not exist yet.
     downloads.mkdir(parents=True, exist_ok=True)
     target = downloads / name
-    source = downloads / f"{name}.source"
-    if target.exists() and source.exists():  # the course's own download: reuse it only for the same source
-        try:
-            recorded = json.loads(source.read_text())
-        except ValueError:
-            recorded = None
-        if recorded == {"url": url, "md5": md5} and (md5 is None or md5_of(target) == md5):
-            return target, False
-        print(f"The {name} in {downloads} came from another source ({recorded}); downloading it again.")
-        remove_path(target)
-        remove_path(source)
-    if target.exists():
-        if md5 is not None and (actual := md5_of(target)) != md5:
-            raise FlowersError(_kept_file_message(target, actual, md5, variable, url))
+    if _reusable(downloads, name, url, md5, variable):
         return target, False
-    remove_path(source)
     partial = downloads / f"{name}.part"
     remove_path(partial)
     try:
@@ -168,19 +190,22 @@ def _fetch(cfg: Config, name: str, url: str, md5: str | None, variable: str) -> 
         remove_path(partial)
         if "hash" not in str(exc).lower():
             raise
-        raise FlowersError(
-            f"The file downloaded from {url} is corrupt or incomplete: its md5 is not {md5}. The "
-            f"course deleted what it downloaded; run the cell again to download it again. If the "
-            f"file at that address is a repack, set {variable} to its md5 (or to an empty value "
-            f"to skip the check).") from None
+        raise FlowersError(_corrupt_message(url, md5, variable)) from None
     except Exception as exc:  # get_file wraps every network failure in a bare Exception
         remove_path(partial)
         if "URL fetch failure" not in str(exc):
             raise
         raise Unreachable(str(exc).split(" -- ")[-1]) from None
     partial.rename(target)
-    write_text_atomic(source, json.dumps({"url": url, "md5": md5}))
+    write_text_atomic(downloads / f"{name}.source", json.dumps({"url": url, "md5": md5}))
     return target, True
+
+
+def _corrupt_message(url: str, md5: str | None, variable: str) -> str:
+    return (f"The file downloaded from {url} is corrupt or incomplete: its md5 is not {md5}. The "
+            f"course deleted what it downloaded; run the cell again to download it again. If the "
+            f"file at that address is a repack, set {variable} to its md5 (or to an empty value "
+            f"to skip the check).")
 
 
 def downloaded_by_course(path: Path) -> bool:
@@ -196,10 +221,99 @@ class Unreachable(FlowersError):
         self.reason = reason
 
 
+@contextmanager
+def archive_guard(cfg: Config, verbose: bool = True) -> Iterator[str | None]:
+    """Keep a ``get_file`` call that downloads and extracts the archive safe; yield the md5 it must check.
+
+    Lesson 01 makes the call itself, inside this block::
+
+        with download.archive_guard(cfg) as md5:
+            extracted = get_file(fname="17flowers.tgz", origin=cfg.archive_url, file_hash=md5,
+                                 hash_algorithm="md5", cache_dir=str(cfg.work_dir),
+                                 cache_subdir="downloads", extract=True)
+
+    and :func:`download_archive` makes the same call for later lessons.
+    Around it the guard holds :func:`data_lock`, plays the smoke profile's
+    server (:func:`serve_synthetic`), and:
+
+    - before: keeps or clears the copy in ``downloads/`` (:func:`_reusable`),
+      deletes any earlier extraction (so that nothing is written through the
+      split's hard links), and, when ``get_file`` is to download, records the
+      download as unfinished in ``17flowers.tgz.source``, so that one cut off
+      midway (a killed kernel) is known as the course's own and replaced;
+    - after: turns ``get_file``'s errors into one :class:`FlowersError` each,
+      deletes a bad archive the course downloaded (a learner's own is kept),
+      checks for ``jpg/files.txt``, and records the finished download and the
+      finished extraction (``17flowers_extracted/.complete``).
+    """
+    with data_lock(cfg):
+        serve_synthetic(cfg)
+        downloads = cfg.work_dir / "downloads"
+        archive = downloads / ARCHIVE_NAME
+        source = downloads / f"{ARCHIVE_NAME}.source"
+        extracted = downloads / "17flowers_extracted"
+        md5 = expected_md5(cfg)
+        # get_file silently falls back to /tmp/.keras when the cache folder does not exist yet.
+        downloads.mkdir(parents=True, exist_ok=True)
+        remove_path(extracted)
+        if verbose and md5 is None:
+            print("FLOWERS17_MD5 is empty: the archive's checksum will NOT be checked.")
+        fresh = not _reusable(downloads, ARCHIVE_NAME, cfg.archive_url, md5, "FLOWERS17_MD5")
+        if fresh:
+            write_text_atomic(source, json.dumps({"url": cfg.archive_url, "md5": md5, "finished": False}))
+
+        def bad_archive(what: str) -> FlowersError:
+            remove_path(extracted)
+            if fresh:
+                remove_path(archive)
+                remove_path(source)
+                return FlowersError(f"{what} The course deleted the file it downloaded; check FLOWERS17_URL "
+                                    f"and run the cell again to download it again.")
+            return FlowersError(f"{what} The course did not download {archive}, so it was kept: replace it "
+                                f"with a good copy, or move it away to download the archive from "
+                                f"{cfg.archive_url}.")
+
+        def forget_unfinished() -> None:  # get_file deletes a download that failed; drop its record too
+            remove_path(extracted)
+            if fresh and not archive.exists():
+                remove_path(source)
+
+        try:
+            yield md5
+        except ValueError as exc:
+            if not (fresh and "hash" in str(exc).lower()):
+                forget_unfinished()
+                raise
+            remove_path(archive)
+            forget_unfinished()
+            raise FlowersError(_corrupt_message(cfg.archive_url, md5, "FLOWERS17_MD5")) from None
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+            if not archive.exists():  # the download failed, not the extraction
+                forget_unfinished()
+                raise
+            raise bad_archive(f"The archive from {cfg.archive_url} could not be extracted "
+                              f"({type(exc).__name__}: {exc}). It is probably truncated or corrupt.") from None
+        except Exception as exc:  # get_file wraps every network failure in a bare Exception
+            forget_unfinished()
+            if "URL fetch failure" not in str(exc):
+                raise
+            raise FlowersError(_download_message(cfg, str(exc).split(" -- ")[-1])) from None
+        except BaseException:  # an interrupt: a cut-off download stays marked unfinished
+            forget_unfinished()
+            raise
+        if not (extracted / "jpg" / "files.txt").exists():
+            raise bad_archive(f"The file from {cfg.archive_url} is not the Flowers17 archive (no jpg/files.txt "
+                              f"inside).")
+        if fresh:
+            write_text_atomic(source, json.dumps({"url": cfg.archive_url, "md5": md5}))
+        write_text_atomic(extracted / ".complete", f"{cfg.archive_url} {md5}\n")
+
+
 def download_archive(cfg: Config, verbose: bool = True) -> Path:
     """Download, verify and extract the archive; return the folder that holds ``jpg/``.
 
-    ``keras.utils.get_file`` does the work: it downloads the archive into
+    ``keras.utils.get_file`` does the work, inside :func:`archive_guard` (the
+    same call lesson 01 makes): it downloads the archive into
     ``<work_dir>/downloads/`` (unless a copy is already there), checks its
     md5, and extracts it into ``17flowers_extracted/``. A finished
     extraction is marked with a ``.complete`` file, so reruns cost nothing.
@@ -217,9 +331,7 @@ def download_archive(cfg: Config, verbose: bool = True) -> Path:
 
 def _download_archive(cfg: Config, verbose: bool) -> Path:
     serve_synthetic(cfg)
-    downloads = cfg.work_dir / "downloads"
-    archive = downloads / ARCHIVE_NAME
-    extracted = downloads / "17flowers_extracted"
+    extracted = cfg.work_dir / "downloads" / "17flowers_extracted"
     marker = extracted / ".complete"
     md5 = expected_md5(cfg)
     if marker.exists() and marker.read_text(errors="replace").strip() == f"{cfg.archive_url} {md5}":
@@ -230,37 +342,12 @@ def _download_archive(cfg: Config, verbose: bool) -> Path:
         print(f"The extracted archive in {extracted} has lost jpg/files.txt; extracting it again.")
     elif extracted.exists() and verbose:
         print(f"The extraction in {extracted} is incomplete or from another archive; extracting again.")
-    remove_path(extracted)
-    if verbose and md5 is None:
-        print("FLOWERS17_MD5 is empty: the archive's checksum will NOT be checked.")
-    try:
-        _, fresh = _fetch(cfg, ARCHIVE_NAME, cfg.archive_url, md5, "FLOWERS17_MD5")
-    except Unreachable as exc:
-        raise FlowersError(_download_message(cfg, exc.reason)) from None
-
-    def bad_archive(what: str) -> FlowersError:
-        remove_path(extracted)
-        if fresh:
-            remove_path(archive)
-            remove_path(archive.with_name(f"{ARCHIVE_NAME}.source"))
-            return FlowersError(f"{what} The course deleted the file it downloaded; check FLOWERS17_URL "
-                                f"and run the cell again to download it again.")
-        return FlowersError(f"{what} The course did not download {archive}, so it was kept: replace it "
-                            f"with a good copy, or move it away to download the archive from "
-                            f"{cfg.archive_url}.")
 
     import keras  # here, not at the top: see _fetch
 
-    try:  # the file is there and checked: get_file only extracts it
+    with archive_guard(cfg, verbose) as md5:
         keras.utils.get_file(fname=ARCHIVE_NAME, origin=cfg.archive_url, file_hash=md5, hash_algorithm="md5",
-                 cache_dir=str(cfg.work_dir), cache_subdir="downloads", extract=True)
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        raise bad_archive(f"The archive from {cfg.archive_url} could not be extracted ({type(exc).__name__}: "
-                          f"{exc}). It is probably truncated or corrupt.") from None
-    if not (extracted / "jpg" / "files.txt").exists():
-        raise bad_archive(f"The file from {cfg.archive_url} is not the Flowers17 archive (no jpg/files.txt "
-                          f"inside).")
-    write_text_atomic(marker, f"{cfg.archive_url} {md5}\n")
+                             cache_dir=str(cfg.work_dir), cache_subdir="downloads", extract=True)
     return extracted
 
 

@@ -126,12 +126,13 @@ def test_smoke_download_goes_through_keras_get_file(smoke_cfg: Config, synthetic
     monkeypatch.setattr(keras.utils, "get_file", spy)
     extracted = download.download_archive(smoke_cfg, verbose=False)
 
-    # One call downloads to a temporary name and checks the md5; one extracts the renamed archive.
-    assert [c["fname"] for c in calls] == ["17flowers.tgz.part", "17flowers.tgz"]
-    assert all(c["origin"] == smoke_cfg.archive_url and c["file_hash"] == synthetic_md5 for c in calls)
+    # One call downloads, checks the md5 and extracts: lesson 01's call, inside download.archive_guard.
+    assert [c["fname"] for c in calls] == ["17flowers.tgz"]
+    assert calls[0]["origin"] == smoke_cfg.archive_url and calls[0]["file_hash"] == synthetic_md5
     assert str(calls[0]["origin"]).startswith("file://")
-    assert not calls[0].get("extract") and calls[1]["extract"] is True
-    assert not (downloads(smoke_cfg) / "17flowers.tgz.part").exists()
+    assert calls[0]["extract"] is True
+    assert json.loads((downloads(smoke_cfg) / "17flowers.tgz.source").read_text()) == \
+        {"url": smoke_cfg.archive_url, "md5": synthetic_md5}
     assert extracted == downloads(smoke_cfg) / "17flowers_extracted"
     assert md5_of(downloads(smoke_cfg) / "17flowers.tgz") == synthetic_md5
     listed = (extracted / "jpg" / "files.txt").read_text().split()
@@ -140,7 +141,7 @@ def test_smoke_download_goes_through_keras_get_file(smoke_cfg: Config, synthetic
 
     capsys.readouterr()
     assert download.download_archive(smoke_cfg) == extracted
-    assert len(calls) == 2
+    assert len(calls) == 1
     assert "Already downloaded" in capsys.readouterr().out
 
 
@@ -341,6 +342,23 @@ def test_a_failed_download_leaves_no_partial_file(smoke_cfg: Config, tmp_path: P
     assert list(downloads(cfg).iterdir()) == []
 
 
+def test_a_download_cut_off_midway_is_downloaded_again(smoke_cfg: Config, synthetic_source: Path,
+                                                      synthetic_md5: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A killed kernel leaves half an archive under its real name, still recorded as unfinished: it is replaced."""
+    download.serve_synthetic(smoke_cfg)
+    downloads(smoke_cfg).mkdir(parents=True)
+    good = (synthetic_source / "17flowers.tgz").read_bytes()
+    (downloads(smoke_cfg) / "17flowers.tgz").write_bytes(good[: len(good) // 3])
+    (downloads(smoke_cfg) / "17flowers.tgz.source").write_text(
+        json.dumps({"url": smoke_cfg.archive_url, "md5": synthetic_md5, "finished": False}))
+    extracted = download.download_archive(smoke_cfg, verbose=False)
+    assert "was cut off; downloading it again" in capsys.readouterr().out
+    assert md5_of(downloads(smoke_cfg) / "17flowers.tgz") == synthetic_md5
+    assert json.loads((downloads(smoke_cfg) / "17flowers.tgz.source").read_text()) == \
+        {"url": smoke_cfg.archive_url, "md5": synthetic_md5}
+    assert len((extracted / "jpg" / "files.txt").read_text().split()) == N
+
+
 @pytest.mark.filterwarnings("ignore:Skipping invalid path")
 def test_archive_members_cannot_escape_the_extraction_folder(
         tmp_path: Path, synthetic_images: dict[str, bytes]) -> None:
@@ -432,6 +450,25 @@ def test_check_images_reports_images_that_do_not_open_by_name(tmp_path: Path, da
     assert all(reason for _, reason in checked.bad)
     assert len(checked.good) == N - 3
     assert {83, 165, 250}.isdisjoint(checked.good)
+
+
+def test_an_error_while_writing_the_class_folders_keeps_the_old_split(smoke_cfg_downloaded: Config) -> None:
+    """new_split (lesson 01's cell writes inside it): an error in the block leaves the old split and no split.tmp."""
+    cfg = smoke_cfg_downloaded
+    prepared = data.prepare_split(cfg, verbose=False)
+    before = {p: p.read_bytes() for p in prepared.folder.rglob("*") if p.is_file()}
+    with pytest.raises(RuntimeError, match="stopped"), data.new_split(cfg, prepared.assignment) as tmp:
+        (tmp / "train").mkdir()
+        raise RuntimeError("stopped halfway")
+    assert {p: p.read_bytes() for p in prepared.folder.rglob("*") if p.is_file()} == before
+    assert not prepared.folder.with_name("split.tmp").exists()
+    with pytest.raises(FlowersError, match=r"35 class folder\(s\) are missing.*left as it was"):
+        with data.new_split(cfg, prepared.assignment) as tmp:
+            for part in data.SPLIT_NAMES:
+                (tmp / part).mkdir()
+            for label in range(1, 17):
+                (tmp / "test" / flowers17.class_folder(label)).mkdir()
+    assert data.split_problem(prepared.folder) is None
 
 
 def test_prepare_split_leaves_out_images_that_do_not_open(tmp_path: Path, damaged_archive: Path,
