@@ -177,6 +177,20 @@ def main(argv: list[str] | None = None) -> int:
     head_rows: list[dict[str, Any]] = []
     finetune_rows: list[dict[str, Any]] = []
     started = time.perf_counter()
+    def save() -> dict[str, Any]:
+        """Write what has been measured so far (an interrupted run keeps its rows)."""
+        report = {
+            "backbone": cfg0.backbone, "image_size": cfg0.image_size, "profile": cfg0.profile,
+            "seeds": args.seeds, "runs": args.runs, "machine": machine_info(),
+            "seconds": round(time.perf_counter() - started), "date": time.strftime("%Y-%m-%d"),
+            "head": {"rows": head_rows, "summary": summarise(head_rows, "setting")},
+            "finetune": {"patience": training.FINETUNE_PATIENCE, "rows": finetune_rows,
+                         "summary": summarise(finetune_rows, "learning_rate")},
+        }
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=1))
+        return report
+
     for seed in args.seeds:
         cfg = cfg0.replace(seed=seed)
         keras.backend.clear_session()
@@ -193,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                 acc, epoch = kept_val_accuracy(history)
                 head_rows.append({"seed": seed, "run": run, "setting": name, "val_accuracy": acc,
                                   "kept_epoch": epoch + 1, "epochs": len(history["val_loss"])})
+                save()
                 print(f"  run {run} head {name:<42} val {acc:.3f} (epoch {epoch + 1})", flush=True)
                 if default_head is None:
                     default_head = head
@@ -204,19 +219,11 @@ def main(argv: list[str] | None = None) -> int:
                 finetune_rows.append({"seed": seed, "run": run, "learning_rate": rate, "val_accuracy": acc,
                                       "kept_epoch": epoch + 1, "epochs": len(history["val_loss"]),
                                       "seconds": round(time.perf_counter() - start)})
+                save()
                 print(f"  run {run} fine-tune at {rate:g} (patience {training.FINETUNE_PATIENCE})"
                       f"{'':<14} val {acc:.3f} (epoch {epoch + 1} of {len(history['val_loss'])}, "
                       f"{finetune_rows[-1]['seconds']} s)", flush=True)
-    report = {
-        "backbone": cfg0.backbone, "image_size": cfg0.image_size, "profile": cfg0.profile,
-        "seeds": args.seeds, "runs": args.runs, "machine": machine_info(),
-        "seconds": round(time.perf_counter() - started), "date": time.strftime("%Y-%m-%d"),
-        "head": {"rows": head_rows, "summary": summarise(head_rows, "setting")},
-        "finetune": {"patience": training.FINETUNE_PATIENCE, "rows": finetune_rows,
-                     "summary": summarise(finetune_rows, "learning_rate")},
-    }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1))
+    report = save()
     for part in ("head", "finetune"):
         for setting, s in report[part]["summary"].items():
             print(f"{part:<8} {setting:<42} {s['mean']:.3f} ± {s['std']:.3f} (n={s['n']})")
