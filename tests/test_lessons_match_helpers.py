@@ -202,9 +202,10 @@ def test_lesson_08_features_and_pipeline_are_the_helpers(tmp_path: Path, synthet
     cfg, folder = smoke_split(tmp_path, synthetic_source)
     cfg = cfg.replace(backbone="mobilenet_v2_035", image_size=32)
     ns = run_cell(lesson_cell("08", "extractor = keras.Model(base_model.input"), {"cfg": cfg, "verbose": 0})
-    helper = features.extract_features(features.feature_extractor(ns["base_model"]), ns["plain"].test)
-    np.testing.assert_allclose(ns["x"]["test"], helper.x, atol=1e-5)
-    np.testing.assert_array_equal(ns["y"]["test"], helper.y)
+    helper = features.extract_features(features.feature_extractor(ns["base_model"]), ns["plain"].validation)
+    np.testing.assert_allclose(ns["x"]["validation"], helper.x, atol=1e-5)
+    np.testing.assert_array_equal(ns["y"]["validation"], helper.y)
+    assert "test" not in ns["x"], "lesson 08 trains and chooses without the test photos"
     # The mirrored features are the features of the mirrored photos.
     batch, _ = ns["plain"].train[0]
     np.testing.assert_allclose(ns["x"]["train_mirrored"][: len(batch)],
