@@ -28,6 +28,7 @@ Usage (the real photos and weights, offline, as ``../shared/real-run`` sets them
 
     FLOWERS_PROFILE=full FLOWERS_BACKBONE=mobilenet_v2_035 KERAS_HOME=... FLOWERS17_URL=file://... \\
         .venv/bin/python -m benchmarks.recipes [--seeds 1 2 3] [--runs 2] [--out build/recipes.json]
+    .venv/bin/python -m benchmarks.recipes --merge build/recipes-seed1.json build/recipes-seed2.json ...
 
 Importing this module loads no TensorFlow; ``main`` loads it.
 """
@@ -155,12 +156,44 @@ def summarise(rows: list[dict[str, Any]], key: str) -> dict[str, dict[str, float
     return out
 
 
+def per_seed_table(rows: list[dict[str, Any]], key: str) -> str:
+    """A Markdown table: one row per setting, the mean over runs for each seed, then the mean and std of all runs."""
+    seeds = sorted({r["seed"] for r in rows})
+    lines = ["| setting | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | std | runs |",
+             "|---|" + "---:|" * (len(seeds) + 3)]
+    for setting, s in summarise(rows, key).items():
+        cells = [statistics.fmean(r["val_accuracy"] for r in rows if str(r[key]) == setting and r["seed"] == seed)
+                 for seed in seeds]
+        lines.append(f"| {setting} | " + " | ".join(f"{c:.3f}" for c in cells)
+                     + f" | {s['mean']:.3f} | {s['std']:.3f} | {s['n']} |")
+    return "\n".join(lines)
+
+
+def merge(paths: list[Path]) -> dict[str, Any]:
+    """The rows of several reports (one per seed, say), with their summaries recomputed."""
+    reports = [json.loads(Path(p).read_text()) for p in paths]
+    head = [row for r in reports for row in r["head"]["rows"]]
+    finetune = [row for r in reports for row in r["finetune"]["rows"]]
+    return {"merged_from": [str(p) for p in paths],
+            "head": {"rows": head, "summary": summarise(head, "setting")},
+            "finetune": {"rows": finetune, "summary": summarise(finetune, "learning_rate")}}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--runs", type=int, default=2, help="training runs per split and setting")
     parser.add_argument("--out", type=Path, default=None, help="default: build/recipes.json")
+    parser.add_argument("--merge", type=Path, nargs="+", default=None,
+                        help="combine these reports (runs of single seeds, say) into --out and print the tables")
     args = parser.parse_args(argv)
+    if args.merge:
+        report = merge(args.merge)
+        if args.out:
+            args.out.write_text(json.dumps(report, indent=1))
+        print(per_seed_table(report["head"]["rows"], "setting"), end="\n\n")
+        print(per_seed_table(report["finetune"]["rows"], "learning_rate"))
+        return 0
 
     from helpers.environment import filtered_native_stderr
 
