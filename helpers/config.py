@@ -28,7 +28,17 @@ Environment variables (all optional):
 ``FLOWERS_SPLIT``
     ``seeded`` (default) or ``official1``, ``official2``, ``official3``.
 ``FLOWERS_SEED``
-    The random seed (default 42).
+    The random seed (default 42). It picks the split, and the first training run's randomness.
+``FLOWERS_RUN``
+    Which training run of the split (default 1): run 1 trains with ``FLOWERS_SEED``
+    itself, runs 2, 3, ... with seeds derived from it (:attr:`Config.training_seed`),
+    so the same split can be trained again with other random starts, shuffles and
+    flips. ``make accuracy --repeats N`` uses it to measure how far runs scatter.
+``FLOWERS_DETERMINISTIC``
+    ``1`` (default): training is repeatable, the same numbers on every run of one
+    machine (:func:`helpers.environment.setup` turns on TensorFlow's op determinism,
+    and the training generator loads its batches in order, in one thread).
+    ``0``: a little faster, and the same seed gives other numbers each time.
 ``FLOWERS_BACKBONE``
     The pretrained network (default ``inception_v3``; see ``helpers.models.BACKBONES``).
 ``FLOWERS_MIXED_PRECISION``
@@ -108,6 +118,20 @@ class Config:
     steps_per_epoch: int | None
     #: Train in ``mixed_float16`` (a GPU feature; ignored with a warning on a CPU).
     mixed_precision: bool = False
+    #: Which training run of this split (1, 2, ...): see :attr:`training_seed`.
+    run: int = 1
+    #: Repeatable training: op determinism and batches loaded in order (``FLOWERS_DETERMINISTIC``).
+    deterministic: bool = True
+
+    @property
+    def training_seed(self) -> int:
+        """The seed of this run's training randomness: weights of the new head, shuffles, flips, Dropout.
+
+        Run 1 uses :attr:`seed` itself, so a plain run is what it always was; run
+        ``r`` adds ``(r - 1) * 1,000,003`` (wrapped into Keras' range, 0..2**32-1).
+        The split never changes with the run: it depends on :attr:`seed` alone.
+        """
+        return (self.seed + (self.run - 1) * RUN_SEED_STEP) % (MAX_SEED + 1)
 
     @property
     def work_dir(self) -> Path:
@@ -139,6 +163,8 @@ class Config:
             ("archive", self.archive_url),
             ("archive md5", md5),
             ("split", f"{self.split} {self.split_sizes} per class, seed {self.seed}"),
+            ("training", f"run {self.run}, seed {self.training_seed}, "
+                         + ("repeatable (op determinism)" if self.deterministic else "not repeatable")),
             ("data folder", str(self.work_dir)),
             ("build folder", str(self.build_dir)),
             ("image size", f"{self.image_size} x {self.image_size}"),
@@ -173,6 +199,10 @@ def _md5_setting(env: Mapping[str, str], name: str, default: str | None) -> str 
 
 #: The largest seed ``keras.utils.set_random_seed`` accepts (NumPy's limit): 2**32 - 1.
 MAX_SEED = 2**32 - 1
+#: How far apart the training seeds of two successive runs are (a prime, so runs of nearby seeds never meet).
+RUN_SEED_STEP = 1_000_003
+#: The values FLOWERS_DETERMINISTIC reads as on and as off.
+_ON, _OFF = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
 def _check_writable_folder(path: Path, variable: str) -> None:
@@ -219,8 +249,9 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: object) -> Co
 
     Raises:
         FlowersError: for an unknown profile, split or backbone, a seed that is not a
-            whole number in 0..2**32-1, an md5 that is not 32 hex digits, or a data or
-            build folder that is a file or cannot be written.
+            whole number in 0..2**32-1, a run below 1, a FLOWERS_DETERMINISTIC other
+            than 0 or 1, an md5 that is not 32 hex digits, or a data or build folder
+            that is a file or cannot be written.
     """
     env = os.environ if env is None else env
     given = {k: v for k, v in overrides.items() if v is not None}
@@ -241,6 +272,17 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: object) -> Co
     if not 0 <= seed <= MAX_SEED:
         raise FlowersError(f"FLOWERS_SEED must be between 0 and {MAX_SEED} (what Keras' seeding accepts), "
                            f"not {seed}.")
+
+    try:
+        run = int(given.pop("run", env.get("FLOWERS_RUN", "1") or 1))
+    except ValueError as exc:
+        raise FlowersError(f"FLOWERS_RUN must be a whole number (1 for the first training run): {exc}") from None
+    if run < 1:
+        raise FlowersError(f"FLOWERS_RUN counts training runs from 1, so it cannot be {run}.")
+    deterministic_text = str(env.get("FLOWERS_DETERMINISTIC", "1")).strip().lower() or "1"
+    if deterministic_text not in _ON | _OFF:
+        raise FlowersError(f"FLOWERS_DETERMINISTIC must be 1 (repeatable training, the default) or 0, "
+                           f"not {env['FLOWERS_DETERMINISTIC']!r}.")
 
     data_dir = Path(given.pop("data_dir", env.get("FLOWERS_DATA_DIR") or course_home() / "data"))
     build_dir = Path(given.pop("build_dir", env.get("FLOWERS_BUILD_DIR") or course_home() / "build"))
@@ -275,8 +317,9 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: object) -> Co
     values.update(
         profile=profile, data_dir=data_dir, build_dir=build_dir, archive_url=url,
         archive_md5=md5, splits_url=splits_url, splits_md5=splits_md5, split=split,
-        split_sizes=(40, 20, 20), seed=seed, backbone=backbone,
-        mixed_precision=env.get("FLOWERS_MIXED_PRECISION", "").strip().lower() in {"1", "true", "yes", "on"},
+        split_sizes=(40, 20, 20), seed=seed, run=run, backbone=backbone,
+        mixed_precision=env.get("FLOWERS_MIXED_PRECISION", "").strip().lower() in _ON,
+        deterministic=deterministic_text in _ON,
     )
     values.update(given)
     values["split_sizes"] = tuple(int(n) for n in values["split_sizes"])  # type: ignore[union-attr]

@@ -149,8 +149,20 @@ def gpu_advice(n_gpus: int, cfg: Config) -> str:
     return advice + "For a quick look, run with FLOWERS_PROFILE=smoke."
 
 
+def repeatability_line(cfg: Config) -> str:
+    """One line for the setup cell: whether this run's training gives the same numbers when run again."""
+    if cfg.deterministic:
+        return ("Repeatable: yes. Op determinism is on and the training batches load in order, so running "
+                "this again on this machine gives the same numbers (FLOWERS_DETERMINISTIC=0 turns it off).")
+    return ("Repeatable: no (FLOWERS_DETERMINISTIC=0). A little faster, but the same seed gives other numbers "
+            "on every run.")
+
+
 def setup(**overrides: object) -> Config:
-    """Build the configuration, seed everything, and print the lesson's starting facts.
+    """Build the configuration, seed everything, make training repeatable, and print the lesson's starting facts.
+
+    Seeds Keras with :attr:`Config.training_seed` and, unless
+    ``cfg.deterministic`` is off, turns on ``tf.config.experimental.enable_op_determinism()``.
 
     Args:
         **overrides: The lesson's ``parameters`` (``None`` = keep the environment's value).
@@ -164,13 +176,16 @@ def setup(**overrides: object) -> Config:
     for message in HARMLESS_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
     cfg = load_config(**overrides)
-    keras.utils.set_random_seed(cfg.seed)
+    keras.utils.set_random_seed(cfg.training_seed)   # Python's, NumPy's and TensorFlow's generators
+    if cfg.deterministic:
+        tf.config.experimental.enable_op_determinism()
 
     versions = installed_versions()
     print("  ".join(f"{k} {v}" for k, v in versions.items()))
     for problem in check_versions(versions):
         warnings.warn(problem, stacklevel=2)
-    print(f"Profile: {cfg.profile}   seed: {cfg.seed}")
+    print(f"Profile: {cfg.profile}   seed: {cfg.seed}   training run: {cfg.run}")
+    print(repeatability_line(cfg))
     print(gpu_advice(len(tf.config.list_physical_devices("GPU")), cfg))
     print()
     print(cfg.describe())

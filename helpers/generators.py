@@ -73,7 +73,11 @@ def make_generators(cfg: Config, folder: Path, workers: int = 2, augment_train: 
     - test: preprocessing only, ``shuffle=False`` so predictions line up with ``.classes``.
 
     ``workers`` threads load batches in parallel while ``model.fit`` trains
-    (Keras 3 reads it from the iterator, not from ``fit``). With
+    (Keras 3 reads it from the iterator, not from ``fit``). When
+    ``cfg.deterministic`` is on, the augmented training iterator uses one:
+    its random flips come from NumPy's global generator, reseeded batch by
+    batch, and two threads would share it in an order that changes from run
+    to run. (Keras then still loads batches in the background, while the model trains.) With
     ``augment_train=False`` the training iterator is plain and unshuffled too,
     for computing cached features (lesson 08).
 
@@ -85,7 +89,8 @@ def make_generators(cfg: Config, folder: Path, workers: int = 2, augment_train: 
                   interpolation=INTERPOLATION, keep_aspect_ratio=KEEP_ASPECT_RATIO)
     folder = Path(folder)
     if augment_train:
-        train = training_datagen(cfg).flow_from_directory(folder / "train", shuffle=True, seed=cfg.seed, **common)
+        train = training_datagen(cfg).flow_from_directory(folder / "train", shuffle=True, seed=cfg.training_seed,
+                                                          **common)
     else:
         train = evaluation_datagen(cfg).flow_from_directory(folder / "train", shuffle=False, **common)
     validation = evaluation_datagen(cfg).flow_from_directory(folder / "validation", shuffle=False, **common)
@@ -96,6 +101,10 @@ def make_generators(cfg: Config, folder: Path, workers: int = 2, augment_train: 
                            f"to rebuild the split.")
     for it in (train, validation, test):
         it.workers = workers
+    if cfg.deterministic and augment_train:
+        # The flips draw from NumPy's one global generator, which the iterator reseeds per batch:
+        # with two threads, which batch gets which draws changes from run to run.
+        train.workers = 1
     return Generators(train, validation, test)
 
 
@@ -177,7 +186,7 @@ def make_datasets(cfg: Config, folder: Path, augment: bool = True, cache: bool =
     code"). Peek at a batch of an uncached copy (``cache=False``) instead.
     """
     preprocess = preprocess_function(cfg)
-    augmenter = augmentation_layers(cfg.seed) if augment else None
+    augmenter = augmentation_layers(cfg.training_seed) if augment else None
     size = (cfg.image_size, cfg.image_size)
     out: dict[str, object] = {}
     for part in ("train", "validation", "test"):
@@ -189,7 +198,7 @@ def make_datasets(cfg: Config, folder: Path, augment: bool = True, cache: bool =
         if cache:
             ds = ds.cache()
         if training:
-            ds = ds.shuffle(n_images, seed=cfg.seed, reshuffle_each_iteration=True)
+            ds = ds.shuffle(n_images, seed=cfg.training_seed, reshuffle_each_iteration=True)
         ds = ds.batch(cfg.batch_size)
         if training and augmenter is not None:
             ds = ds.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)

@@ -1,7 +1,7 @@
 """Where a run's models came from: the run identity, the phases, and the records that refuse stale files.
 
 A **run identity** (:func:`run_identity`) is what a run's models, logs and
-results depend on: profile, backbone, image size, split, seed and archive.
+results depend on: profile, backbone, image size, split, seed, archive and training run.
 
 The **phases** (:data:`PHASES`) are the models the lessons train, each made by
 one lesson and some built on an earlier one: lesson 06 fine-tunes lesson 05's
@@ -63,7 +63,7 @@ def built_on_it(phase: str) -> list[str]:
 
 
 def run_identity(cfg: Config) -> dict[str, object]:
-    """What a run's models, logs, figures and results depend on: profile, backbone, image size, split, archive.
+    """What a run's models, logs, figures and results depend on: profile, backbone, image size, split, archive, run.
 
     The archive's md5 is the one recorded with the split on disk (``split.json``
     in :attr:`Config.split_dir`, which :mod:`helpers.data` writes). Lessons
@@ -77,7 +77,8 @@ def run_identity(cfg: Config) -> dict[str, object]:
     except (OSError, ValueError):
         md5 = None
     return {"profile": cfg.profile, "backbone": cfg.backbone, "image_size": cfg.image_size,
-            "split": cfg.split, "seed": cfg.seed, "split_sizes": list(cfg.split_sizes), "archive_md5": md5}
+            "split": cfg.split, "seed": cfg.seed, "split_sizes": list(cfg.split_sizes), "archive_md5": md5,
+            "training_run": cfg.run}
 
 
 def model_path(cfg: Config, phase: str) -> Path:
@@ -103,7 +104,7 @@ def _describe(identity: dict[str, object]) -> str:
     return (f"the {identity.get('split')} split with seed {identity.get('seed')} "
             f"({identity.get('split_sizes')} per class), {identity.get('backbone')} at "
             f"{identity.get('image_size')} px, {identity.get('profile')} profile, archive md5 "
-            f"{identity.get('archive_md5')}")
+            f"{identity.get('archive_md5')}, training run {identity.get('training_run', 1)}")
 
 
 def start_clean(cfg: Config, phase: str) -> list[Path]:
@@ -176,9 +177,11 @@ def check_identity(cfg: Config, phase: str) -> None:
     saved, now = record.get("identity", {}), run_identity(cfg)
     if saved != now:
         changed = ", ".join(f"{key} {saved.get(key)!r} -> {now[key]!r}" for key in now if saved.get(key) != now[key])
+        why = ("It is another training run of this split, so the lessons' numbers would mix two runs"
+               if [key for key in now if saved.get(key) != now[key]] == ["training_run"]
+               else "Its training photos may be this run's test photos")
         raise FlowersError(f"The {phase} model was trained on {_describe(saved)}; this run uses "
-                           f"{_describe(now)} ({changed}). Its training photos may be this run's test "
-                           f"photos: run lesson {lesson} again.")
+                           f"{_describe(now)} ({changed}). {why}: run lesson {lesson} again.")
     base = record.get("started_from")
     if base is not None:
         current = read_record(cfg, base.get("phase", "")) or None

@@ -39,6 +39,7 @@ def test_seed_summary_reads_the_validation_accuracies_the_choice_and_its_one_tes
     row = accuracy.seed_summary(fake_results(0.93, 0.94, 0.96, test=0.955))
     assert (row["probe_val"], row["transfer_val"], row["finetune_val"]) == (0.93, 0.94, 0.96)
     assert (row["chosen"], row["test"]) == ("finetune", 0.955)
+    assert (row["transfer_epochs"], row["finetune_epochs"]) == (14, 8)
     assert row["lesson_seconds"] == {"05_transfer_learning": 100.0}
 
 
@@ -50,17 +51,30 @@ def test_seed_summary_refuses_a_run_that_did_not_choose_or_score(missing: str) -
         accuracy.seed_summary(results)
 
 
-def test_aggregate_is_the_mean_and_the_sample_standard_deviation() -> None:
+def test_aggregate_is_the_mean_and_the_sample_standard_deviation_between_splits() -> None:
     tests = {"probe_test": 0.9, "transfer_test": 0.9, "finetune_test": 0.9}
-    per_seed = {1: {"probe_val": 0.90, "transfer_val": 0.95, "finetune_val": 0.96, "test": 0.96, **tests},
-                2: {"probe_val": 0.92, "transfer_val": 0.93, "finetune_val": 0.97, "test": 0.97, **tests},
-                3: {"probe_val": 0.94, "transfer_val": 0.94, "finetune_val": 0.95, "test": 0.95,
-                    **tests, "finetune_test": 0.93}}
-    summary = accuracy.aggregate(per_seed)
+    rows = [{"seed": 1, "probe_val": 0.90, "transfer_val": 0.95, "finetune_val": 0.96, "test": 0.96, **tests},
+            {"seed": 2, "probe_val": 0.92, "transfer_val": 0.93, "finetune_val": 0.97, "test": 0.97, **tests},
+            {"seed": 3, "probe_val": 0.94, "transfer_val": 0.94, "finetune_val": 0.95, "test": 0.95,
+             **tests, "finetune_test": 0.93}]
+    summary = accuracy.aggregate(rows)
     assert summary["probe_val"]["mean"] == pytest.approx(0.92)
-    assert summary["probe_val"]["std"] == pytest.approx(0.02)              # n - 1 in the denominator
-    assert summary["test"]["std"] == pytest.approx(statistics.stdev([0.96, 0.97, 0.95]))
+    assert summary["probe_val"]["split_std"] == pytest.approx(0.02)        # n - 1 in the denominator
+    assert summary["test"]["split_std"] == pytest.approx(statistics.stdev([0.96, 0.97, 0.95]))
     assert summary["finetune_test"]["mean"] == pytest.approx(0.91)
+    assert summary["test"]["run_range"] == 0.0 and summary["test"]["lowest"] == 0.95    # one run per split
+
+
+def test_aggregate_separates_the_spread_between_runs_of_a_split_from_the_spread_between_splits() -> None:
+    """Two splits, two runs each: the runs of seed 1 are 4 points apart, its mean 2 points below seed 2's."""
+    def row(seed: int, test: float) -> dict[str, float]:
+        return {"seed": seed, **{key: test for key in accuracy.AVERAGED}}
+
+    summary = accuracy.aggregate([row(1, 0.92), row(1, 0.96), row(2, 0.95), row(2, 0.97)])["test"]
+    assert summary["mean"] == pytest.approx(0.95)
+    assert summary["run_range"] == pytest.approx(0.04)                     # seed 1; seed 2's runs are 0.02 apart
+    assert summary["split_std"] == pytest.approx(statistics.stdev([0.94, 0.96]))   # of the seeds' means
+    assert summary["lowest"] == 0.92
 
 
 def test_main_runs_each_seed_in_its_own_build_folder_and_writes_the_table(
@@ -76,7 +90,8 @@ def test_main_runs_each_seed_in_its_own_build_folder_and_writes_the_table(
         return 0
 
     def fake_test_scores(cfg) -> dict[str, float]:
-        assert (cfg.seed, cfg.build_dir.name) == (int(calls[-1][0]), f"seed-{cfg.seed}")
+        assert (cfg.seed, cfg.build_dir.parent.name, cfg.build_dir.name) == (int(calls[-1][0]), f"seed-{cfg.seed}",
+                                                                            "run-1")
         return {"probe_test": 0.90 + cfg.seed / 100, "transfer_test": 0.91, "finetune_test": 0.94}
 
     monkeypatch.setattr(run_lessons, "main", fake_run)
@@ -86,7 +101,7 @@ def test_main_runs_each_seed_in_its_own_build_folder_and_writes_the_table(
         monkeypatch.setenv(name, value)
     assert accuracy.main(["--seeds", "1", "2", "3"]) == 0
 
-    assert [(seed, Path(build).name) for seed, build, _ in calls] == \
+    assert [(seed, Path(build).parent.name) for seed, build, _ in calls] == \
         [("1", "seed-1"), ("2", "seed-2"), ("3", "seed-3")]
     assert all("compare_speed=False" in argv for _, _, argv in calls)
     assert [Path(a).name[:2] for a in calls[0][2] if a.endswith(".ipynb")] == ["01", "05", "06", "07"]
@@ -94,12 +109,15 @@ def test_main_runs_each_seed_in_its_own_build_folder_and_writes_the_table(
     report = json.loads((tmp_path / "accuracy.json").read_text())
     assert report["summary"]["test"]["mean"] == pytest.approx(0.96)
     assert report["summary"]["probe_val"]["mean"] == pytest.approx(0.93)
-    assert report["seeds"]["2"]["chosen"] == "transfer" and report["seeds"]["2"]["test"] == 0.97
+    second = report["runs"][1]
+    assert (second["seed"], second["run"], second["chosen"], second["test"]) == (2, 1, "transfer", 0.97)
     table = (tmp_path / "accuracy.md").read_text()
-    assert "| 2 | 0.930 | 0.950 | 0.940 | transfer phase | 0.970 | 0.920 | 0.910 | 0.940 |" in table
-    assert "**0.960 ± 0.010**" in table
+    assert "| 2 | 1 | 0.930 | 0.950 | 0.940 | transfer phase | 0.970 | 0.920 | 0.910 | 0.940 | 14 + 8 |" in table
+    assert "| **mean** | **0.930** | **0.940** | **0.950** | **0.960** |" in table
+    assert "| between splits (std) | 0.010 | 0.010 | 0.010 | 0.010 |" in table
     assert report["summary"]["probe_test"]["mean"] == pytest.approx(0.92)
-    assert report["summary"]["finetune_test"] == {"mean": pytest.approx(0.94), "std": 0.0}
+    assert report["summary"]["finetune_test"] == {"mean": pytest.approx(0.94), "split_std": 0.0, "run_range": 0.0,
+                                                  "lowest": 0.94}
     assert "seeded 40/20/20 splits" in table and "smoke profile" in table
 
 
@@ -124,8 +142,9 @@ def test_main_gives_the_lessons_their_seed_without_changing_its_own_environment(
                         lambda cfg: {"probe_test": 0.9, "transfer_test": 0.9, "finetune_test": 0.9})
     assert accuracy.main(["--seeds", "5", "6"]) == 0
     assert dict(os.environ) == before
-    assert [(env["FLOWERS_SEED"], env["FLOWERS_BUILD_DIR"]) for env in given] == \
-        [("5", str(tmp_path / "accuracy" / "seed-5")), ("6", str(tmp_path / "accuracy" / "seed-6"))]
+    assert [(env["FLOWERS_SEED"], env["FLOWERS_RUN"], env["FLOWERS_BUILD_DIR"]) for env in given] == \
+        [("5", "1", str(tmp_path / "accuracy" / "seed-5" / "run-1")),
+         ("6", "1", str(tmp_path / "accuracy" / "seed-6" / "run-1"))]
     assert all(env["TF_CPP_MIN_LOG_LEVEL"] == "1" and env["FLOWERS_DATA_DIR"] == str(tmp_path / "data")
                for env in given)
 
@@ -187,6 +206,43 @@ def test_each_candidate_is_scored_on_its_own_run_s_test_photos(
     scores = accuracy.candidate_test_accuracies(cfg)
     assert scores == pytest.approx(expected, abs=1e-4)
     assert len(set(expected.values())) == 3, "the models must differ for this test to tell them apart"
+
+
+def test_repeats_train_each_split_again_in_a_folder_of_its_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--repeats 2: runs 1 and 2 of each seed, each with its FLOWERS_RUN and folder; the report tells them apart."""
+    tests = {(1, 1): 0.95, (1, 2): 0.91, (2, 1): 0.96, (2, 2): 0.97}
+    calls: list[tuple[str, str, str]] = []
+
+    def fake_run(argv: list[str], env: dict[str, str]) -> int:
+        calls.append((env["FLOWERS_SEED"], env["FLOWERS_RUN"], env["FLOWERS_BUILD_DIR"]))
+        cfg = load_config(env=env)
+        update_results(cfg, fake_results(0.9, 0.92, 0.94, test=tests[(cfg.seed, cfg.run)]))
+        return 0
+
+    monkeypatch.setattr(run_lessons, "main", fake_run)
+    monkeypatch.setattr(accuracy, "candidate_test_accuracies",
+                        lambda cfg: {f"{k}_test": tests[(cfg.seed, cfg.run)] for k in accuracy.MODELS})
+    for name, value in {"FLOWERS_PROFILE": "smoke", "FLOWERS_BUILD_DIR": str(tmp_path),
+                        "FLOWERS_DATA_DIR": str(tmp_path / "data")}.items():
+        monkeypatch.setenv(name, value)
+    assert accuracy.main(["--seeds", "1", "2", "--repeats", "2"]) == 0
+    assert [(s, r, Path(b).relative_to(tmp_path).as_posix()) for s, r, b in calls] == [
+        ("1", "1", "accuracy/seed-1/run-1"), ("1", "2", "accuracy/seed-1/run-2"),
+        ("2", "1", "accuracy/seed-2/run-1"), ("2", "2", "accuracy/seed-2/run-2")]
+    report = json.loads((tmp_path / "accuracy.json").read_text())
+    assert [(r["seed"], r["run"], r["test"]) for r in report["runs"]] == [(1, 1, 0.95), (1, 2, 0.91), (2, 1, 0.96),
+                                                                         (2, 2, 0.97)]
+    assert report["repeats"] == 2 and report["summary"]["test"]["run_range"] == pytest.approx(0.04)
+    assert report["summary"]["test"]["lowest"] == 0.91
+    table = (tmp_path / "accuracy.md").read_text()
+    assert "2 training run(s) per split" in table and "| lowest run | 0.900 | 0.920 | 0.940 | 0.910 |" in table
+
+
+def test_repeats_below_1_are_refused_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        accuracy.main(["--repeats", "0"])
+    assert stopped.value.code == 2 and "--repeats counts training runs per split" in capsys.readouterr().err
 
 
 def test_main_stops_when_a_lesson_stops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

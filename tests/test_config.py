@@ -205,3 +205,37 @@ def test_an_md5_that_is_not_32_hex_digits_is_refused(name: str) -> None:
 def test_probe_epochs_per_profile() -> None:
     assert load_config(env={}, profile="full").probe_epochs == 300
     assert load_config(env={}, profile="smoke").probe_epochs == 3
+
+
+# --------------------------------------------------------------------------- training runs and repeatability
+
+
+def test_run_1_trains_with_the_seed_itself_and_later_runs_with_other_seeds(tmp_path: Path) -> None:
+    """FLOWERS_RUN changes the training seed, never the split's seed."""
+    first = load_config(env={"FLOWERS_SEED": "7"}, data_dir=tmp_path)
+    assert (first.run, first.training_seed) == (1, 7)
+    seeds = {load_config(env={"FLOWERS_SEED": "7", "FLOWERS_RUN": str(r)}, data_dir=tmp_path).training_seed
+             for r in range(1, 6)}
+    assert len(seeds) == 5
+    third = load_config(env={"FLOWERS_SEED": "7", "FLOWERS_RUN": "3"}, data_dir=tmp_path)
+    assert third.seed == 7 and third.training_seed == 7 + 2 * 1_000_003
+    top = load_config(env={"FLOWERS_SEED": str(2**32 - 1), "FLOWERS_RUN": "2"}, data_dir=tmp_path)
+    assert 0 <= top.training_seed <= 2**32 - 1, "Keras' set_random_seed refuses seeds outside 0..2**32-1"
+    assert "run 3, seed 2000013, repeatable" in third.describe()
+
+
+@pytest.mark.parametrize(("value", "message"), [("0", "counts training runs from 1"), ("-2", "from 1"),
+                                                ("two", "whole number")])
+def test_a_run_that_is_not_a_count_from_1_is_refused(tmp_path: Path, value: str, message: str) -> None:
+    with pytest.raises(FlowersError, match=message):
+        load_config(env={"FLOWERS_RUN": value}, data_dir=tmp_path)
+
+
+def test_training_is_repeatable_unless_flowers_deterministic_is_0(tmp_path: Path) -> None:
+    assert load_config(env={}, data_dir=tmp_path).deterministic
+    assert load_config(env={"FLOWERS_DETERMINISTIC": ""}, data_dir=tmp_path).deterministic
+    for off in ("0", "off", " False "):
+        cfg = load_config(env={"FLOWERS_DETERMINISTIC": off}, data_dir=tmp_path)
+        assert not cfg.deterministic and "not repeatable" in cfg.describe()
+    with pytest.raises(FlowersError, match="FLOWERS_DETERMINISTIC must be 1"):
+        load_config(env={"FLOWERS_DETERMINISTIC": "maybe"}, data_dir=tmp_path)

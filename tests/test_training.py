@@ -313,11 +313,11 @@ def test_a_model_without_a_record_is_refused(seed42: tuple[Config, Path]) -> Non
         training.load_phase_model(cfg, "transfer")
 
 
-def test_the_identity_names_split_seed_sizes_backbone_size_and_archive(seed42: tuple[Config, Path]) -> None:
+def test_the_identity_names_split_seed_sizes_backbone_size_archive_and_run(seed42: tuple[Config, Path]) -> None:
     cfg, _ = seed42
     identity = runs.run_identity(cfg)
     assert identity == {"profile": "smoke", "backbone": "inception_v3", "image_size": 32, "split": "seeded",
-                        "seed": 42, "split_sizes": [40, 20, 20],
+                        "seed": 42, "split_sizes": [40, 20, 20], "training_run": 1,
                         "archive_md5": json.loads((data.split_dir(cfg) / "split.json").read_text())["md5"]}
     assert identity["archive_md5"] == files.md5_of(cfg.work_dir / "downloads" / "17flowers.tgz")
 
@@ -332,3 +332,12 @@ def test_lesson_07s_final_model_records_the_run_it_was_chosen_from(seed42: tuple
     with pytest.raises(training.FlowersError, match="seed 42.*seed 7"):
         data.ensure_split(cfg.replace(seed=7), verbose=False)
         runs.check_identity(cfg.replace(seed=7), "final")
+
+
+def test_a_model_of_another_training_run_of_the_split_is_refused_as_such(seed42: tuple[Config, Path]) -> None:
+    """Lesson 06 must not fine-tune run 1's transfer model in run 2: one run's numbers come from one run."""
+    cfg, _ = seed42
+    runs.start_clean(cfg, "transfer")
+    with pytest.raises(training.FlowersError, match=r"training run 1; .*training run 2 .*another training run of "
+                                                    r"this split.*run lesson 05 again"):
+        runs.check_identity(cfg.replace(run=2), "transfer")

@@ -2,8 +2,11 @@
 
 For each seed (default 1, 2 and 3) it runs the lessons that train and score,
 01, 05, 06 and 07, exactly as `make tutorial` runs them, on the seeded split
-that `FLOWERS_SEED` makes. Each seed gets its own build folder,
-`build/accuracy/seed-N/`, so no model of one split is ever scored on another.
+that `FLOWERS_SEED` makes. With `--repeats N` it trains each split N times,
+as training runs 1..N (`FLOWERS_RUN`: the same split, other random starts,
+shuffles and flips), which measures how far one number scatters from run to
+run. Each run gets its own build folder, `build/accuracy/seed-S/run-R/`, so
+no model of one split is ever scored on another.
 Lesson 07 records the validation accuracy of the linear probe, the transfer
 model and the fine-tuned model, which of them it chose on the validation set,
 and the chosen model's test accuracy (the only model it scores on the test
@@ -13,15 +16,17 @@ from those numbers, and they show what each phase is worth on photos that no
 decision saw, as papers report each method's test accuracy. It collects
 everything into
 
-  build/accuracy.json   per seed and mean ± standard deviation, plus wall times
-  build/accuracy.md     the same as a Markdown table
+  build/accuracy.json   every run; the mean over splits and runs, the spread between
+                        splits, the spread between runs of one split, the lowest run
+  build/accuracy.md     the same as Markdown tables
 
 Every other setting comes from the usual variables: FLOWERS_BACKBONE,
 FLOWERS17_URL, FLOWERS17_MD5, KERAS_HOME, FLOWERS_DATA_DIR, FLOWERS_BUILD_DIR, ...
-The lessons get each seed and its build folder in an environment of their own
+The lessons get each seed, run and build folder in an environment of their own
 (:func:`seed_environment`); this process's environment is never changed.
+Training is repeatable unless FLOWERS_DETERMINISTIC=0 (see helpers.config).
 
-Usage:  python -m tools.accuracy [--seeds 1 2 3]
+Usage:  python -m tools.accuracy [--seeds 1 2 3] [--repeats 1]
 """
 
 from __future__ import annotations
@@ -49,15 +54,16 @@ MODELS: dict[str, str] = {"probe": "linear probe", "transfer": "transfer phase",
 PARAMETERS: dict[str, object] = {"compare_speed": False}
 
 
-def seed_environment(seed: int, build: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment one seed's lessons run in: ``env`` (default ``os.environ``) with that seed and build folder.
+def seed_environment(seed: int, build: Path, env: Mapping[str, str] | None = None, run: int = 1) -> dict[str, str]:
+    """The environment one run's lessons run in: ``env`` (default ``os.environ``) with its seed, run and build folder.
 
-    ``FLOWERS_SEED`` and ``FLOWERS_BUILD_DIR`` are set; TensorFlow's C++ INFO
-    lines are hidden (``TF_CPP_MIN_LOG_LEVEL=1``) unless ``env`` sets that itself.
-    ``env`` is copied, not changed.
+    ``FLOWERS_SEED``, ``FLOWERS_RUN`` and ``FLOWERS_BUILD_DIR`` are set;
+    TensorFlow's C++ INFO lines are hidden (``TF_CPP_MIN_LOG_LEVEL=1``) unless
+    ``env`` sets that itself. ``env`` is copied, not changed.
     """
     base = os.environ if env is None else env
-    return {"TF_CPP_MIN_LOG_LEVEL": "1", **base, "FLOWERS_SEED": str(seed), "FLOWERS_BUILD_DIR": str(build)}
+    return {"TF_CPP_MIN_LOG_LEVEL": "1", **base, "FLOWERS_SEED": str(seed), "FLOWERS_RUN": str(run),
+            "FLOWERS_BUILD_DIR": str(build)}
 
 
 def accuracy_lessons(root: Path) -> list[Path]:
@@ -66,7 +72,7 @@ def accuracy_lessons(root: Path) -> list[Path]:
 
 
 def seed_summary(results: dict[str, Any]) -> dict[str, Any]:
-    """The numbers of one seed's ``results.json`` that the table needs.
+    """The numbers of one run's ``results.json`` that the table needs (epochs: ``None`` if not recorded).
 
     Raises:
         KeyError: when lesson 07 did not record a candidate's validation
@@ -75,6 +81,7 @@ def seed_summary(results: dict[str, Any]) -> dict[str, Any]:
     phases = results["phases"]
     return {
         **{f"{key}_val": phases[key]["val_accuracy"] for key in MODELS},
+        **{f"{key}_epochs": phases[key].get("epochs") for key in ("transfer", "finetune")},
         "chosen": results["chosen"],
         "test": results["test_accuracy"],
         "lesson_seconds": {name: lesson["seconds"] for name, lesson in results.get("lessons", {}).items()},
@@ -109,79 +116,110 @@ def candidate_test_accuracies(cfg: Config) -> dict[str, float]:
     return scores
 
 
-def aggregate(per_seed: dict[int, dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Mean and sample standard deviation (n - 1) of each averaged column over the seeds."""
+def aggregate(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """For each averaged column: the mean over all runs, and three spreads.
+
+    ``rows`` holds one dict per run, each with its ``seed``. Returned per column:
+
+    - ``mean``: over every run of every seed;
+    - ``split_std``: the sample standard deviation (n - 1) of the seeds' own
+      means, the spread between splits (0 for one seed);
+    - ``run_range``: the largest difference between two runs of one seed
+      (max - min within a seed, the largest over the seeds; 0 with one run each);
+    - ``lowest``: the lowest single run.
+    """
     out = {}
+    seeds = sorted({row["seed"] for row in rows})
     for key in AVERAGED:
-        values = [row[key] for row in per_seed.values()]
-        out[key] = {"mean": statistics.fmean(values),
-                    "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+        by_seed = [[row[key] for row in rows if row["seed"] == seed] for seed in seeds]
+        means = [statistics.fmean(values) for values in by_seed]
+        out[key] = {"mean": statistics.fmean(row[key] for row in rows),
+                    "split_std": statistics.stdev(means) if len(means) > 1 else 0.0,
+                    "run_range": max(max(values) - min(values) for values in by_seed),
+                    "lowest": min(row[key] for row in rows)}
     return out
 
 
 def markdown_table(report: dict[str, Any]) -> str:
-    """The report as Markdown: one row per seed, then mean ± std, then the wall time."""
-    seeds = report["seeds"]
+    """The report as Markdown: one row per run, then a table of the mean and the three spreads."""
+    rows = report["runs"]
     lines = [
         f"Flowers17, backbone `{report['backbone']}` ({report['image_size']} px), {report['profile']} "
-        f"profile, seeded 40/20/20 splits; {report['machine']}.",
+        f"profile, seeded 40/20/20 splits, {report['repeats']} training run(s) per split, training "
+        f"{'repeatable' if report['deterministic'] else 'not repeatable'}; {report['machine']}.",
         "",
         "Lesson 07 chooses the final model on the validation accuracy of each candidate "
-        "and scores only that one on the test set (*chosen*, *test*). The last three columns "
-        "score every candidate on the test set afterwards, for this report only.",
+        "and scores only that one on the test set (*chosen*, *test*). The three test columns "
+        "after it score every candidate on the test set afterwards, for this report only.",
         "",
-        "| seed | " + " | ".join(f"{name} (val)" for name in MODELS.values())
-        + " | chosen | test | " + " | ".join(f"{name} (test)" for name in MODELS.values()) + " | wall time |",
-        "| --- | " + " | ".join("---:" for _ in MODELS) + " | --- | ---: | "
-        + " | ".join("---:" for _ in MODELS) + " | ---: |",
+        "| seed | run | " + " | ".join(f"{name} (val)" for name in MODELS.values())
+        + " | chosen | test | " + " | ".join(f"{name} (test)" for name in MODELS.values())
+        + " | epochs (transfer + fine-tune) | wall time |",
+        "| --- | --- | " + " | ".join("---:" for _ in MODELS) + " | --- | ---: | "
+        + " | ".join("---:" for _ in MODELS) + " | ---: | ---: |",
     ]
-    for seed, row in seeds.items():
-        lines.append(f"| {seed} | " + " | ".join(f"{row[f'{k}_val']:.3f}" for k in MODELS)
+    for row in rows:
+        epochs = f"{row.get('transfer_epochs')} + {row.get('finetune_epochs')}"
+        lines.append(f"| {row['seed']} | {row['run']} | " + " | ".join(f"{row[f'{k}_val']:.3f}" for k in MODELS)
                      + f" | {MODELS[row['chosen']]} | {row['test']:.3f} | "
                      + " | ".join(f"{row[f'{k}_test']:.3f}" for k in MODELS)
-                     + f" | {row['seconds']:.0f} s |")
+                     + f" | {epochs} | {row['seconds']:.0f} s |")
     summary = report["summary"]
-
-    def cell(key: str) -> str:
-        return f"**{summary[key]['mean']:.3f} ± {summary[key]['std']:.3f}**"
-
-    lines.append("| **mean ± std** | " + " | ".join(cell(f"{k}_val") for k in MODELS)
-                 + f" | | {cell('test')} | " + " | ".join(cell(f"{k}_test") for k in MODELS)
-                 + f" | {report['wall_seconds']:.0f} s in all |")
+    columns = [*(f"{k}_val" for k in MODELS), "test", *(f"{k}_test" for k in MODELS)]
+    names = [*(f"{n} (val)" for n in MODELS.values()), "chosen (test)", *(f"{n} (test)" for n in MODELS.values())]
+    lines += [
+        "",
+        f"Over {len({r['seed'] for r in rows})} split(s) and {len(rows)} run(s), in {report['wall_seconds']:.0f} s. "
+        "*Between splits*: the standard deviation of the seeds' means. *Between runs*: the largest "
+        "difference between two runs of one seed.",
+        "",
+        "| | " + " | ".join(names) + " |",
+        "| --- | " + " | ".join("---:" for _ in columns) + " |",
+        "| **mean** | " + " | ".join(f"**{summary[c]['mean']:.3f}**" for c in columns) + " |",
+        "| between splits (std) | " + " | ".join(f"{summary[c]['split_std']:.3f}" for c in columns) + " |",
+        "| between runs (max - min) | " + " | ".join(f"{summary[c]['run_range']:.3f}" for c in columns) + " |",
+        "| lowest run | " + " | ".join(f"{summary[c]['lowest']:.3f}" for c in columns) + " |",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="training runs per split (FLOWERS_RUN 1..N), to measure the spread between runs")
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error(f"--repeats counts training runs per split, so it must be at least 1, not {args.repeats}")
 
     base = load_config()
     notebooks = accuracy_lessons(ROOT)
     start = time.perf_counter()
-    per_seed: dict[int, dict[str, Any]] = {}
+    rows: list[dict[str, Any]] = []
     for seed in args.seeds:
-        build = base.build_dir / "accuracy" / f"seed-{seed}"
-        env = seed_environment(seed, build)
-        print(f"seed {seed}: lessons {', '.join(LESSONS)} -> {build}", flush=True)
-        seed_start = time.perf_counter()
-        argv = [*map(str, notebooks), *(f"{k}={v}" for k, v in PARAMETERS.items())]
-        if run_lessons.main(argv, env=env) != 0:
-            print(f"seed {seed} stopped; see the message above.")
-            return 1
-        cfg = load_config(env=env)
-        # This run's numbers only: none of another identity, nor of a phase trained again since.
-        row = {**seed_summary(read_results(cfg)), **candidate_test_accuracies(cfg)}
-        per_seed[seed] = {**row, "seconds": round(time.perf_counter() - seed_start, 1)}
-        print("  validation: " + ", ".join(f"{MODELS[k]} {row[f'{k}_val']:.3f}" for k in MODELS)
-              + f"; chosen: {MODELS[row['chosen']]}, test accuracy {row['test']:.3f}", flush=True)
-        print("  test, for the report: " + ", ".join(f"{MODELS[k]} {row[f'{k}_test']:.3f}" for k in MODELS),
-              flush=True)
+        for run in range(1, args.repeats + 1):
+            build = base.build_dir / "accuracy" / f"seed-{seed}" / f"run-{run}"
+            env = seed_environment(seed, build, run=run)
+            print(f"seed {seed}, run {run}: lessons {', '.join(LESSONS)} -> {build}", flush=True)
+            run_start = time.perf_counter()
+            lesson_argv = [*map(str, notebooks), *(f"{k}={v}" for k, v in PARAMETERS.items())]
+            if run_lessons.main(lesson_argv, env=env) != 0:
+                print(f"seed {seed}, run {run} stopped; see the message above.")
+                return 1
+            cfg = load_config(env=env)
+            # This run's numbers only: none of another identity, nor of a phase trained again since.
+            row = {"seed": seed, "run": run, **seed_summary(read_results(cfg)), **candidate_test_accuracies(cfg)}
+            rows.append({**row, "seconds": round(time.perf_counter() - run_start, 1)})
+            print("  validation: " + ", ".join(f"{MODELS[k]} {row[f'{k}_val']:.3f}" for k in MODELS)
+                  + f"; chosen: {MODELS[row['chosen']]}, test accuracy {row['test']:.3f}", flush=True)
+            print("  test, for the report: " + ", ".join(f"{MODELS[k]} {row[f'{k}_test']:.3f}" for k in MODELS),
+                  flush=True)
 
     mach = machine_info()
     report = {"backbone": base.backbone, "image_size": base.image_size, "profile": base.profile,
+              "deterministic": base.deterministic, "repeats": args.repeats,
               "machine": f"{mach['cpu_model']}, {mach['cpu_count']} CPUs, Python {mach['python']}",
-              "seeds": per_seed, "summary": aggregate(per_seed),
+              "runs": rows, "summary": aggregate(rows),
               "wall_seconds": round(time.perf_counter() - start, 1)}
     base.build_dir.mkdir(parents=True, exist_ok=True)
     (base.build_dir / "accuracy.json").write_text(json.dumps(report, indent=2) + "\n")
