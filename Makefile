@@ -15,7 +15,7 @@ help:
 	@echo "make lint             ruff on the helpers, tools, tests, benchmark and lessons (pyproject.toml)"
 	@echo "make test             make lint, then unit tests + every notebook under nbval, smoke profile, offline"
 	@echo "make check-student    run the whole student edition under nbval (about 3 min; CI runs it after make test)"
-	@echo "make accuracy         lessons 01, 05-07 on seeds 1, 2, 3 -> build/accuracy.json and accuracy.md (mean test accuracy)"
+	@echo "make accuracy         lessons 01, 05-07 on seeds 1, 2, 3 -> build/accuracy.json and accuracy.md (REPEATS=3: three training runs each)"
 	@echo "make checked-outputs  re-execute the lessons (smoke) and store the checked outputs"
 	@echo "make bench            time pipelines, transfer vs cached features, fine-tune cuts, backbones -> build/bench.json"
 	@echo "make student          the lessons with each solution replaced by a placeholder -> build/student/"
@@ -60,8 +60,10 @@ check-student: $(STAMP)
 tutorial: $(STAMP)
 	$(PY) -m tools.run_lessons
 
+# REPEATS=N trains each split N times (FLOWERS_RUN 1..N), to measure the spread between runs.
+REPEATS ?= 1
 accuracy: $(STAMP)
-	$(PY) -m tools.accuracy
+	$(PY) -m tools.accuracy --repeats $(REPEATS)
 
 checked-outputs: $(STAMP)
 	FLOWERS_PROFILE=smoke $(PY) -m tools.nbtool regen notebooks/*.ipynb

@@ -243,6 +243,65 @@ def test_repeats_below_1_are_refused_in_one_line(capsys: pytest.CaptureFixture[s
     with pytest.raises(SystemExit) as stopped:
         accuracy.main(["--repeats", "0"])
     assert stopped.value.code == 2 and "--repeats counts training runs per split" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        accuracy.main(["--first-run", "0"])
+
+
+def report_of(rows: list[tuple[int, int, float]], **settings: object) -> dict[str, object]:
+    """An accuracy.json as main writes it, for runs ``(seed, run, test accuracy)``."""
+    runs = [{"seed": seed, "run": run, "chosen": "finetune", "seconds": 10.0, "transfer_epochs": 9,
+             "finetune_epochs": 20, **{key: test for key in accuracy.AVERAGED}} for seed, run, test in rows]
+    return {"backbone": "mobilenet_v2_035", "image_size": 288, "profile": "full", "deterministic": True,
+            "repeats": 1, "machine": "a CPU", "runs": runs, "summary": accuracy.aggregate(runs),
+            "wall_seconds": 10.0 * len(runs), **settings}
+
+
+def test_merge_joins_runs_measured_at_different_times(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, later = tmp_path / "first.json", tmp_path / "later.json"
+    first.write_text(json.dumps(report_of([(1, 1, 0.95), (2, 1, 0.96)])))
+    later.write_text(json.dumps(report_of([(1, 2, 0.93), (2, 2, 0.97)])))
+    merged = accuracy.merged_report([later, first])
+    assert [(r["seed"], r["run"]) for r in merged["runs"]] == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    assert merged["repeats"] == 2 and merged["wall_seconds"] == 40.0
+    assert merged["summary"]["test"]["run_range"] == pytest.approx(0.02)
+    assert merged["summary"]["test"]["lowest"] == 0.93
+    monkeypatch.setenv("FLOWERS_BUILD_DIR", str(tmp_path / "build"))
+    monkeypatch.setenv("FLOWERS_DATA_DIR", str(tmp_path / "data"))
+    assert accuracy.main(["--merge", str(first), str(later)]) == 0
+    assert json.loads((tmp_path / "build" / "accuracy.json").read_text())["runs"] == merged["runs"]
+
+
+@pytest.mark.parametrize(("other", "message"), [({"image_size": 224}, "measured different things"),
+                                                 ({}, "same run of the same seed")])
+def test_merge_refuses_reports_that_do_not_belong_together(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        other: dict[str, object], message: str) -> None:
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps(report_of([(1, 1, 0.95)])))
+    second.write_text(json.dumps(report_of([(1, 1, 0.94)], **other)))
+    monkeypatch.setenv("FLOWERS_BUILD_DIR", str(tmp_path / "build"))
+    monkeypatch.setenv("FLOWERS_DATA_DIR", str(tmp_path / "data"))
+    assert accuracy.main(["--merge", str(first), str(second)]) == 1
+    assert message in capsys.readouterr().out
+    assert not (tmp_path / "build" / "accuracy.json").exists()
+
+
+def test_first_run_adds_later_runs_in_their_own_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, str]] = []
+
+    def fake_run(argv: list[str], env: dict[str, str]) -> int:
+        calls.append((env["FLOWERS_RUN"], Path(env["FLOWERS_BUILD_DIR"]).name))
+        update_results(load_config(env=env), fake_results(0.9, 0.92, 0.94))
+        return 0
+
+    monkeypatch.setattr(run_lessons, "main", fake_run)
+    monkeypatch.setattr(accuracy, "candidate_test_accuracies",
+                        lambda cfg: {f"{k}_test": 0.9 for k in accuracy.MODELS})
+    for name, value in {"FLOWERS_PROFILE": "smoke", "FLOWERS_BUILD_DIR": str(tmp_path),
+                        "FLOWERS_DATA_DIR": str(tmp_path / "data")}.items():
+        monkeypatch.setenv(name, value)
+    assert accuracy.main(["--seeds", "1", "--repeats", "2", "--first-run", "3"]) == 0
+    assert calls == [("3", "run-3"), ("4", "run-4")]
 
 
 def test_main_stops_when_a_lesson_stops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

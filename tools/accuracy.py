@@ -26,7 +26,8 @@ The lessons get each seed, run and build folder in an environment of their own
 (:func:`seed_environment`); this process's environment is never changed.
 Training is repeatable unless FLOWERS_DETERMINISTIC=0 (see helpers.config).
 
-Usage:  python -m tools.accuracy [--seeds 1 2 3] [--repeats 1]
+Usage:  python -m tools.accuracy [--seeds 1 2 3] [--repeats 1] [--first-run 1]
+        python -m tools.accuracy --merge a/accuracy.json b/accuracy.json   (runs measured at different times)
 """
 
 from __future__ import annotations
@@ -188,16 +189,29 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--repeats", type=int, default=1,
                         help="training runs per split (FLOWERS_RUN 1..N), to measure the spread between runs")
+    parser.add_argument("--first-run", type=int, default=1,
+                        help="the first run to train (with --repeats N: runs first..first+N-1), to add runs later")
+    parser.add_argument("--merge", type=Path, nargs="+", default=None,
+                        help="join these accuracy.json reports (runs measured at different times) into one")
     args = parser.parse_args(argv)
-    if args.repeats < 1:
-        parser.error(f"--repeats counts training runs per split, so it must be at least 1, not {args.repeats}")
+    if args.repeats < 1 or args.first_run < 1:
+        parser.error(f"--repeats counts training runs per split and --first-run numbers them from 1, so both "
+                     f"must be at least 1, not {args.repeats} and {args.first_run}")
+    if args.merge:
+        from helpers.errors import FlowersError
+
+        try:
+            return write_report(merged_report(args.merge), load_config().build_dir)
+        except FlowersError as exc:
+            print(exc)
+            return 1
 
     base = load_config()
     notebooks = accuracy_lessons(ROOT)
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
     for seed in args.seeds:
-        for run in range(1, args.repeats + 1):
+        for run in range(args.first_run, args.first_run + args.repeats):
             build = base.build_dir / "accuracy" / f"seed-{seed}" / f"run-{run}"
             env = seed_environment(seed, build, run=run)
             print(f"seed {seed}, run {run}: lessons {', '.join(LESSONS)} -> {build}", flush=True)
@@ -221,12 +235,46 @@ def main(argv: list[str]) -> int:
               "machine": f"{mach['cpu_model']}, {mach['cpu_count']} CPUs, Python {mach['python']}",
               "runs": rows, "summary": aggregate(rows),
               "wall_seconds": round(time.perf_counter() - start, 1)}
-    base.build_dir.mkdir(parents=True, exist_ok=True)
-    (base.build_dir / "accuracy.json").write_text(json.dumps(report, indent=2) + "\n")
+    return write_report(report, base.build_dir)
+
+
+def merged_report(paths: list[Path]) -> dict[str, Any]:
+    """One report from several ``accuracy.json`` files of the same backbone, size, profile and determinism.
+
+    Runs are ordered by seed and run; wall times add up. Raises
+    :class:`helpers.errors.FlowersError` when the reports do not belong
+    together, or when two of them hold the same run of the same seed.
+    """
+    from helpers.errors import FlowersError
+
+    try:
+        reports = [json.loads(Path(p).read_text()) for p in paths]
+    except (OSError, ValueError) as exc:
+        raise FlowersError(f"Cannot read the reports to merge: {exc}") from None
+    keys = ("backbone", "image_size", "profile", "deterministic")
+    kinds = {tuple(r.get(k) for k in keys) for r in reports}
+    if len(kinds) != 1:
+        raise FlowersError(f"These reports measured different things ({', '.join(keys)}: {sorted(map(str, kinds))}); "
+                           f"merge only reports of one setting.")
+    rows = sorted((row for r in reports for row in r["runs"]), key=lambda row: (row["seed"], row["run"]))
+    seen = [(row["seed"], row["run"]) for row in rows]
+    if len(set(seen)) != len(seen):
+        raise FlowersError("Two of the reports hold the same run of the same seed; merge each run once.")
+    first = reports[0]
+    per_seed = [len([1 for s, _ in seen if s == seed]) for seed in sorted({s for s, _ in seen})]
+    return {**{k: first[k] for k in keys}, "repeats": max(per_seed), "machine": first["machine"],
+            "merged_from": [str(p) for p in paths], "runs": rows, "summary": aggregate(rows),
+            "wall_seconds": round(sum(r["wall_seconds"] for r in reports), 1)}
+
+
+def write_report(report: dict[str, Any], build_dir: Path) -> int:
+    """Write ``accuracy.json`` and ``accuracy.md`` into ``build_dir`` and print the tables."""
+    build_dir.mkdir(parents=True, exist_ok=True)
+    (build_dir / "accuracy.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown_table(report)
-    (base.build_dir / "accuracy.md").write_text(table)
+    (build_dir / "accuracy.md").write_text(table)
     print("\n" + table)
-    print(f"Written: {base.build_dir / 'accuracy.json'} and {base.build_dir / 'accuracy.md'}")
+    print(f"Written: {build_dir / 'accuracy.json'} and {build_dir / 'accuracy.md'}")
     return 0
 
 
