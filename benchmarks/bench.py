@@ -236,7 +236,8 @@ def prepare_data(data_dir: Path, settings: Settings, build_dir: Path) -> tuple[C
     marker.write_text(json.dumps(wanted) + "\n")
     cfg = load_config(env={}, profile="smoke", data_dir=data_dir, build_dir=build_dir,
                       backbone="inception_v3", image_size=settings.image_size,
-                      batch_size=settings.batch_size, split_sizes=settings.split_sizes)
+                      batch_size=settings.batch_size, split_sizes=settings.split_sizes,
+                      deterministic=False)   # speed, not repeatability: loaders in threads, as it always measured
     # None-valued overrides are ignored by load_config, so set these on the result.
     cfg = cfg.replace(weights=None, steps_per_epoch=None)
     assert cfg.synthetic, "the bench data must be the synthetic archive"

@@ -153,9 +153,22 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def merge(paths: list[Path]) -> dict[str, Any]:
-    """The rows of several reports, with their summary recomputed."""
-    rows = [row for p in paths for row in json.loads(Path(p).read_text())["rows"]]
-    return {"merged_from": [str(p) for p in paths], "rows": rows, "summary": summarise(rows)}
+    """The rows of several reports of one setting, with their summary recomputed.
+
+    Raises:
+        ValueError: when the reports measured different backbones, sizes,
+            profiles or determinism, or two hold the same run of a seed.
+    """
+    reports = [json.loads(Path(p).read_text()) for p in paths]
+    keys = ("backbone", "image_size", "profile", "deterministic")
+    if len({tuple(r.get(k) for k in keys) for r in reports}) != 1:
+        raise ValueError(f"the reports measured different settings ({', '.join(keys)}); merge one setting")
+    rows = [row for r in reports for row in r["rows"]]
+    runs = {(row["seed"], row["run"], row["rule"]) for row in rows}
+    if len(runs) != len(rows):
+        raise ValueError("two reports hold the same run of the same seed")
+    return {**{k: reports[0].get(k) for k in keys}, "merged_from": [str(p) for p in paths], "rows": rows,
+            "summary": summarise(rows)}
 
 
 def _plain_loss():

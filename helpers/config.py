@@ -33,12 +33,14 @@ Environment variables (all optional):
     Which training run of the split (default 1): run 1 trains with ``FLOWERS_SEED``
     itself, runs 2, 3, ... with seeds derived from it (:attr:`Config.training_seed`),
     so the same split can be trained again with other random starts, shuffles and
-    flips. ``make accuracy --repeats N`` uses it to measure how far runs scatter.
+    flips. ``make accuracy REPEATS=N`` uses it to measure how far runs scatter.
 ``FLOWERS_DETERMINISTIC``
     ``1`` (default): training is repeatable, the same numbers on every run of one
     machine (:func:`helpers.environment.setup` turns on TensorFlow's op determinism,
     and the training generator loads its batches in order, in one thread).
-    ``0``: a little faster, and the same seed gives other numbers each time.
+    ``0``: the training batches load in two threads, ahead of the model, and the same
+    seed gives other numbers each time. (Op determinism also runs ``tf.data``'s
+    random maps in one thread and turns its prefetching off.)
 ``FLOWERS_BACKBONE``
     The pretrained network (default ``inception_v3``; see ``helpers.models.BACKBONES``).
 ``FLOWERS_MIXED_PRECISION``

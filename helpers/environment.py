@@ -152,10 +152,11 @@ def gpu_advice(n_gpus: int, cfg: Config) -> str:
 def repeatability_line(cfg: Config) -> str:
     """One line for the setup cell: whether this run's training gives the same numbers when run again."""
     if cfg.deterministic:
-        return ("Repeatable: yes. Op determinism is on and the training batches load in order, so running "
-                "this again on this machine gives the same numbers (FLOWERS_DETERMINISTIC=0 turns it off).")
-    return ("Repeatable: no (FLOWERS_DETERMINISTIC=0). A little faster, but the same seed gives other numbers "
-            "on every run.")
+        return ("Repeatable: yes. Op determinism is on and the training batches load in order, so this lesson "
+                "run again from the top (restart the kernel, run all) gives the same numbers on this machine "
+                "(FLOWERS_DETERMINISTIC=0 turns it off).")
+    return ("Repeatable: no (FLOWERS_DETERMINISTIC=0). Batches load ahead in two threads, but the same seed gives "
+            "other numbers on every run.")
 
 
 def setup(**overrides: object) -> Config:
@@ -177,7 +178,7 @@ def setup(**overrides: object) -> Config:
         warnings.filterwarnings("ignore", message=message)
     cfg = load_config(**overrides)
     keras.utils.set_random_seed(cfg.training_seed)   # Python's, NumPy's and TensorFlow's generators
-    if cfg.deterministic:
+    if cfg.deterministic:   # TensorFlow has no public way back: it stays on until the kernel restarts
         tf.config.experimental.enable_op_determinism()
 
     versions = installed_versions()

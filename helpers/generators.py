@@ -77,7 +77,8 @@ def make_generators(cfg: Config, folder: Path, workers: int = 2, augment_train: 
     ``cfg.deterministic`` is on, the augmented training iterator uses one:
     its random flips come from NumPy's global generator, reseeded batch by
     batch, and two threads would share it in an order that changes from run
-    to run. (Keras then still loads batches in the background, while the model trains.) With
+    to run. Under op determinism Keras then loads each batch between training
+    steps, not ahead of them; CONTRIBUTING gives what that cost. With
     ``augment_train=False`` the training iterator is plain and unshuffled too,
     for computing cached features (lesson 08).
 

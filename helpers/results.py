@@ -3,7 +3,7 @@
 Lessons and the lesson runner each add their part with :func:`update_results`;
 nested dictionaries are merged, so nobody overwrites somebody else's numbers.
 The file belongs to one run identity (:func:`helpers.runs.run_identity`:
-profile, backbone, image size, split, seed, archive), recorded in it as
+profile, backbone, image size, split, seed, archive, training run), recorded in it as
 ``identity``: numbers of another identity are dropped, never mixed in.
 
 It also records, as ``runs``, the run id of every phase's record
@@ -22,7 +22,7 @@ from typing import Any
 
 from helpers.config import Config
 from helpers.files import write_text_atomic
-from helpers.runs import PHASES, phase_runs, phase_runs_in, run_identity
+from helpers.runs import PHASES, phase_runs, phase_runs_in, recorded_identity, run_identity
 
 #: What lesson 07 records about its choice; a phase of ``PHASES`` that starts again retires them.
 CHOICE_RESULTS: tuple[str, ...] = ("chosen", "test_accuracy", "test_images")
@@ -56,8 +56,8 @@ def _read(cfg: Config) -> dict[str, Any]:
 def read_results(cfg: Config) -> dict[str, Any]:
     """The results this run identity has recorded so far (empty when there are none).
 
-    Results of another profile, backbone, image size, split, seed or archive
-    do not count: a lesson that compares with them would compare two runs.
+    Results of another profile, backbone, image size, split, seed, archive or
+    training run do not count: a lesson that compares with them would compare two runs.
     Nor do the numbers of a phase trained again since, or retired with the
     phase it was built on, nor lesson 07's choice after any of them.
     """
@@ -69,7 +69,7 @@ def read_results(cfg: Config) -> dict[str, Any]:
 def _current(recorded: dict[str, Any], identity: dict[str, object],
              runs_now: dict[str, str | None]) -> dict[str, Any]:
     """``recorded`` less what no longer counts: all of it for another identity, else the retired phases."""
-    if recorded.get("identity") != identity:
+    if recorded_identity(recorded.get("identity")) != identity:
         return {}
     return _without_retired(recorded, runs_now)
 
@@ -90,7 +90,7 @@ def update_results(cfg: Config, values: dict[str, Any]) -> dict[str, Any]:
     """Merge ``values`` into the results file and return the whole.
 
     The file belongs to one run identity: results of another profile, backbone,
-    split, seed or archive are replaced, not mixed with these, and numbers of
+    split, seed, archive or training run are replaced, not mixed with these, and numbers of
     retired phases (see :func:`read_results`) are removed.
     """
     identity, runs_now = run_identity(cfg), phase_runs(cfg)   # read once: they look at the disk

@@ -100,6 +100,14 @@ def identity_path(cfg: Config, phase: str) -> Path:
     return model_path(cfg, phase).with_suffix(".json")
 
 
+def recorded_identity(identity: object) -> object:
+    """A run identity read from a record or ``results.json``: training run 1 where it predates training runs.
+
+    Files written before the identity named the training run all came from run 1.
+    """
+    return {"training_run": 1, **identity} if isinstance(identity, dict) else identity
+
+
 def _describe(identity: dict[str, object]) -> str:
     return (f"the {identity.get('split')} split with seed {identity.get('seed')} "
             f"({identity.get('split_sizes')} per class), {identity.get('backbone')} at "
@@ -174,7 +182,7 @@ def check_identity(cfg: Config, phase: str) -> None:
         raise FlowersError(f"The {phase} files in {path.parent} have no readable record of the split and "
                            f"settings they were made with, so they could have seen this run's test photos. "
                            f"Run lesson {lesson} again.") from None
-    saved, now = record.get("identity", {}), run_identity(cfg)
+    saved, now = recorded_identity(record.get("identity", {})), run_identity(cfg)
     if saved != now:
         changed = ", ".join(f"{key} {saved.get(key)!r} -> {now[key]!r}" for key in now if saved.get(key) != now[key])
         why = ("It is another training run of this split, so the lessons' numbers would mix two runs"

@@ -236,7 +236,7 @@ def test_repeats_train_each_split_again_in_a_folder_of_its_own(
     assert report["repeats"] == 2 and report["summary"]["test"]["run_range"] == pytest.approx(0.04)
     assert report["summary"]["test"]["lowest"] == 0.91
     table = (tmp_path / "accuracy.md").read_text()
-    assert "2 training run(s) per split" in table and "| lowest run | 0.900 | 0.920 | 0.940 | 0.910 |" in table
+    assert "training runs per split: 2," in table and "| lowest run | 0.900 | 0.920 | 0.940 | 0.910 |" in table
 
 
 def test_repeats_below_1_are_refused_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -284,6 +284,21 @@ def test_merge_refuses_reports_that_do_not_belong_together(
     assert accuracy.main(["--merge", str(first), str(second)]) == 1
     assert message in capsys.readouterr().out
     assert not (tmp_path / "build" / "accuracy.json").exists()
+
+
+def test_a_split_with_more_runs_does_not_weigh_more_in_the_mean(tmp_path: Path) -> None:
+    report = report_of([(1, 1, 0.90), (1, 2, 0.90), (1, 3, 0.90), (2, 1, 1.0)])
+    assert report["summary"]["test"]["mean"] == pytest.approx(0.95)        # not 0.925, the mean of the four runs
+    assert "training runs per split: seed 1: 3, seed 2: 1," in accuracy.markdown_table(report)
+
+
+def test_merge_refuses_a_report_of_the_old_layout(tmp_path: Path) -> None:
+    from helpers.errors import FlowersError
+
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"backbone": "mobilenet_v2_035", "seeds": {"1": {"test": 0.95}}}))
+    with pytest.raises(FlowersError, match="no list of runs"):
+        accuracy.merged_report([old, old])
 
 
 def test_first_run_adds_later_runs_in_their_own_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,6 +19,8 @@ cfg = setup()
 gens = generators.make_generators(cfg, data.ensure_split(cfg, verbose=False))
 model, base = models.build_model(cfg, gens.train.num_classes)
 training.compile_transfer(model)          # the whole model trains: convolutions' gradients too
+from tensorflow.python.framework import config as tf_config   # no public way to ask
+print("RESULT mechanism", tf_config.is_op_determinism_enabled(), gens.train.workers)
 history = model.fit(gens.train, epochs=2, steps_per_epoch=cfg.steps_per_epoch, validation_data=gens.validation,
                     verbose=0)
 print("RESULT weights", hashlib.md5(b"".join(np.asarray(w).tobytes() for w in model.get_weights())).hexdigest())
@@ -35,8 +37,9 @@ def train(tmp_path: Path, run: int) -> list[str]:
     assert done.returncode == 0, done.stderr[-3000:]
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert "Repeatable: yes" in done.stdout, "the setup cell says that training is repeatable"
-    assert len(lines) == 2
-    return lines
+    assert len(lines) == 3
+    assert lines[0] == "RESULT mechanism True 1", "op determinism on, one loader thread for the training batches"
+    return lines[1:]
 
 
 def test_two_processes_with_the_same_seed_and_run_train_the_same_weights(

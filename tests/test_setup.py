@@ -26,11 +26,14 @@ def test_unsupported_version_gets_a_clear_message(name: str, version: str) -> No
 def test_setup_warns_when_a_version_is_off(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(environment, "installed_versions",
                         lambda: {"Python": "3.11.7", "TensorFlow": "2.12.0", "Keras": "3.15.1"})
+    # Op determinism, once on, stays on in this process: keep it off for the tests this worker runs next.
+    monkeypatch.setenv("FLOWERS_DETERMINISTIC", "0")
     with pytest.warns(UserWarning, match="TensorFlow 2.12.0 is outside the range"):
         cfg = environment.setup(profile="smoke", seed=3)
     assert cfg.seed == 3 and cfg.profile == "smoke"
     out = capsys.readouterr().out
     assert "Profile: smoke" in out and "seed: 3" in out and "GPU:" in out
+    assert "Repeatable: no (FLOWERS_DETERMINISTIC=0)" in out
 
 
 def test_gpu_advice_suggests_the_smoke_profile_on_a_cpu() -> None:

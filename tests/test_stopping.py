@@ -90,3 +90,9 @@ def test_merge_joins_reports(tmp_path: Path) -> None:
         paths.append(path)
     merged = stopping.merge(paths)
     assert merged["summary"] == stopping.summarise(rows())
+    with pytest.raises(ValueError, match="same run"):
+        stopping.merge([paths[0], paths[0]])
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"rows": [], "image_size": 224}))
+    with pytest.raises(ValueError, match="different settings"):
+        stopping.merge([paths[0], other])

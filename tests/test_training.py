@@ -334,6 +334,18 @@ def test_lesson_07s_final_model_records_the_run_it_was_chosen_from(seed42: tuple
         runs.check_identity(cfg.replace(seed=7), "final")
 
 
+def test_a_model_recorded_before_training_runs_were_recorded_counts_as_run_1(seed42: tuple[Config, Path]) -> None:
+    cfg, _ = seed42
+    runs.start_clean(cfg, "transfer")
+    path = runs.identity_path(cfg, "transfer")
+    record = json.loads(path.read_text())
+    del record["identity"]["training_run"]
+    path.write_text(json.dumps(record))
+    runs.check_identity(cfg, "transfer")                    # run 1: accepted
+    with pytest.raises(training.FlowersError, match="another training run"):
+        runs.check_identity(cfg.replace(run=2), "transfer")
+
+
 def test_a_model_of_another_training_run_of_the_split_is_refused_as_such(seed42: tuple[Config, Path]) -> None:
     """Lesson 06 must not fine-tune run 1's transfer model in run 2: one run's numbers come from one run."""
     cfg, _ = seed42

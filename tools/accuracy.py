@@ -27,7 +27,8 @@ The lessons get each seed, run and build folder in an environment of their own
 Training is repeatable unless FLOWERS_DETERMINISTIC=0 (see helpers.config).
 
 Usage:  python -m tools.accuracy [--seeds 1 2 3] [--repeats 1] [--first-run 1]
-        python -m tools.accuracy --merge a/accuracy.json b/accuracy.json   (runs measured at different times)
+        python -m tools.accuracy --seeds 1 --repeats 2 --first-run 4 --out build/accuracy-more.json
+        python -m tools.accuracy --merge build/accuracy.json build/accuracy-more.json --out build/all.json
 """
 
 from __future__ import annotations
@@ -122,7 +123,8 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
     ``rows`` holds one dict per run, each with its ``seed``. Returned per column:
 
-    - ``mean``: over every run of every seed;
+    - ``mean``: the mean of the seeds' own means (each split weighs the same,
+      however many runs it has; with as many runs each, the mean of all runs);
     - ``split_std``: the sample standard deviation (n - 1) of the seeds' own
       means, the spread between splits (0 for one seed);
     - ``run_range``: the largest difference between two runs of one seed
@@ -134,11 +136,19 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     for key in AVERAGED:
         by_seed = [[row[key] for row in rows if row["seed"] == seed] for seed in seeds]
         means = [statistics.fmean(values) for values in by_seed]
-        out[key] = {"mean": statistics.fmean(row[key] for row in rows),
+        out[key] = {"mean": statistics.fmean(means),
                     "split_std": statistics.stdev(means) if len(means) > 1 else 0.0,
                     "run_range": max(max(values) - min(values) for values in by_seed),
                     "lowest": min(row[key] for row in rows)}
     return out
+
+
+def runs_per_seed(rows: list[dict[str, Any]]) -> str:
+    """``"3"`` when every seed has three runs, else each seed's count (``"seed 1: 5, seed 2: 3"``)."""
+    counts = {seed: sum(1 for row in rows if row["seed"] == seed) for seed in sorted({r["seed"] for r in rows})}
+    if len(set(counts.values())) == 1:
+        return str(next(iter(counts.values())))
+    return ", ".join(f"seed {seed}: {n}" for seed, n in counts.items())
 
 
 def markdown_table(report: dict[str, Any]) -> str:
@@ -146,7 +156,7 @@ def markdown_table(report: dict[str, Any]) -> str:
     rows = report["runs"]
     lines = [
         f"Flowers17, backbone `{report['backbone']}` ({report['image_size']} px), {report['profile']} "
-        f"profile, seeded 40/20/20 splits, {report['repeats']} training run(s) per split, training "
+        f"profile, seeded 40/20/20 splits, training runs per split: {runs_per_seed(rows)}, training "
         f"{'repeatable' if report['deterministic'] else 'not repeatable'}; {report['machine']}.",
         "",
         "Lesson 07 chooses the final model on the validation accuracy of each candidate "
@@ -171,8 +181,8 @@ def markdown_table(report: dict[str, Any]) -> str:
     lines += [
         "",
         f"Over {len({r['seed'] for r in rows})} split(s) and {len(rows)} run(s), in {report['wall_seconds']:.0f} s. "
-        "*Between splits*: the standard deviation of the seeds' means. *Between runs*: the largest "
-        "difference between two runs of one seed.",
+        "*Mean*: of the seeds' means. *Between splits*: the standard deviation of the seeds' means. "
+        "*Between runs*: the largest difference between two runs of one seed.",
         "",
         "| | " + " | ".join(names) + " |",
         "| --- | " + " | ".join("---:" for _ in columns) + " |",
@@ -193,6 +203,8 @@ def main(argv: list[str]) -> int:
                         help="the first run to train (with --repeats N: runs first..first+N-1), to add runs later")
     parser.add_argument("--merge", type=Path, nargs="+", default=None,
                         help="join these accuracy.json reports (runs measured at different times) into one")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="the report's .json (default build/accuracy.json; the .md goes beside it)")
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.first_run < 1:
         parser.error(f"--repeats counts training runs per split and --first-run numbers them from 1, so both "
@@ -201,7 +213,7 @@ def main(argv: list[str]) -> int:
         from helpers.errors import FlowersError
 
         try:
-            return write_report(merged_report(args.merge), load_config().build_dir)
+            return write_report(merged_report(args.merge), args.out or load_config().build_dir / "accuracy.json")
         except FlowersError as exc:
             print(exc)
             return 1
@@ -235,7 +247,7 @@ def main(argv: list[str]) -> int:
               "machine": f"{mach['cpu_model']}, {mach['cpu_count']} CPUs, Python {mach['python']}",
               "runs": rows, "summary": aggregate(rows),
               "wall_seconds": round(time.perf_counter() - start, 1)}
-    return write_report(report, base.build_dir)
+    return write_report(report, args.out or base.build_dir / "accuracy.json")
 
 
 def merged_report(paths: list[Path]) -> dict[str, Any]:
@@ -256,25 +268,28 @@ def merged_report(paths: list[Path]) -> dict[str, Any]:
     if len(kinds) != 1:
         raise FlowersError(f"These reports measured different things ({', '.join(keys)}: {sorted(map(str, kinds))}); "
                            f"merge only reports of one setting.")
+    if not all(isinstance(r, dict) and isinstance(r.get("runs"), list) for r in reports):
+        raise FlowersError("A report to merge has no list of runs: it was written before `make accuracy` recorded "
+                           "runs (or is not an accuracy.json). Measure it again.")
     rows = sorted((row for r in reports for row in r["runs"]), key=lambda row: (row["seed"], row["run"]))
     seen = [(row["seed"], row["run"]) for row in rows]
     if len(set(seen)) != len(seen):
         raise FlowersError("Two of the reports hold the same run of the same seed; merge each run once.")
     first = reports[0]
-    per_seed = [len([1 for s, _ in seen if s == seed]) for seed in sorted({s for s, _ in seen})]
-    return {**{k: first[k] for k in keys}, "repeats": max(per_seed), "machine": first["machine"],
+    most = max(sum(1 for row in rows if row["seed"] == seed) for seed in {row["seed"] for row in rows})
+    return {**{k: first[k] for k in keys}, "repeats": most, "machine": first["machine"],
             "merged_from": [str(p) for p in paths], "runs": rows, "summary": aggregate(rows),
             "wall_seconds": round(sum(r["wall_seconds"] for r in reports), 1)}
 
 
-def write_report(report: dict[str, Any], build_dir: Path) -> int:
-    """Write ``accuracy.json`` and ``accuracy.md`` into ``build_dir`` and print the tables."""
-    build_dir.mkdir(parents=True, exist_ok=True)
-    (build_dir / "accuracy.json").write_text(json.dumps(report, indent=2) + "\n")
+def write_report(report: dict[str, Any], path: Path) -> int:
+    """Write the report to ``path`` (``.json``) and its tables beside it (``.md``), and print the tables."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
     table = markdown_table(report)
-    (build_dir / "accuracy.md").write_text(table)
+    path.with_suffix(".md").write_text(table)
     print("\n" + table)
-    print(f"Written: {build_dir / 'accuracy.json'} and {build_dir / 'accuracy.md'}")
+    print(f"Written: {path} and {path.with_suffix('.md')}")
     return 0
 
 
