@@ -197,10 +197,19 @@ def test_split_sizes_are_40_20_20_per_class(gens: generators.Generators) -> None
 
 
 def test_workers_are_set_on_every_iterator(cfg: Config, folder: Path, gens: generators.Generators) -> None:
-    """Keras 3 reads the loader threads from the iterator: make_generators sets them (default 2)."""
-    assert all(it.workers == 2 for it in gens.all().values())
-    one = generators.make_generators(cfg, folder, workers=1)
+    """Keras 3 reads the loader threads from the iterator: make_generators sets them (default 2).
+
+    With repeatable training (the default) the augmented training iterator gets one: its flips
+    draw from NumPy's global generator, which threads would share in a changing order.
+    """
+    assert cfg.deterministic
+    assert (gens.train.workers, gens.validation.workers, gens.test.workers) == (1, 2, 2)
+    free = generators.make_generators(cfg.replace(deterministic=False), folder)
+    assert all(it.workers == 2 for it in free.all().values())
+    one = generators.make_generators(cfg.replace(deterministic=False), folder, workers=1)
     assert all(it.workers == 1 for it in one.all().values())
+    plain = generators.make_generators(cfg, folder, augment_train=False)
+    assert plain.train.workers == 2, "without augmentation nothing random is drawn: two threads are safe"
 
 
 # --------------------------------------------------------------------------- steps

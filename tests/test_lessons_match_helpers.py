@@ -392,7 +392,8 @@ def test_lesson_07_single_photo_steps_are_predict_file(tmp_path: Path, backbone:
         np.testing.assert_allclose(x[None], evaluation.load_image_for_model(path, cfg), atol=1e-5,
                                    err_msg=path.name)
         helper = dict(evaluation.predict_file(model, path, cfg, SPECIES, top=len(SPECIES)))
-        np.testing.assert_allclose(chances, [helper[name] for name in SPECIES], atol=1e-6, err_msg=path.name)
+        # A batch of seven and a batch of one may run other kernels, which round differently.
+        np.testing.assert_allclose(chances, [helper[name] for name in SPECIES], rtol=1e-4, atol=1e-6, err_msg=path.name)
         assert [name for name, _ in ns["top3"][path]] == list(helper)[:3]
         assert [name for name, _ in ns["classify"](path)] == list(helper)[:3]
         np.testing.assert_allclose([p for _, p in ns["classify"](path)], list(helper.values())[:3], atol=1e-6)
