@@ -106,6 +106,17 @@ def cache_split(cfg, base, cut: str) -> dict[str, Any]:
     return out
 
 
+def split_cache(cfg, cut: str) -> tuple[Any, list, dict[str, Any]]:
+    """``(base, its ImageNet weights, cache_split(...))`` for ``cfg``'s split, in a fresh Keras session."""
+    import keras
+
+    from helpers import models
+
+    keras.backend.clear_session()
+    base = models.load_base(cfg)
+    return base, base.get_weights(), cache_split(cfg, base, cut)
+
+
 def train_head(cache: dict[str, Any], smoothing: float, dropout: float, seed: int, epochs: int):
     """Lesson 05's transfer phase on cached features with mirroring; returns the head and its history."""
     import keras
@@ -198,7 +209,6 @@ def main(argv: list[str] | None = None) -> int:
     from helpers.environment import filtered_native_stderr
 
     with filtered_native_stderr():
-        import keras
 
         from helpers import models, training
         from helpers.config import load_config
@@ -226,10 +236,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for seed in args.seeds:
         cfg = cfg0.replace(seed=seed)
-        keras.backend.clear_session()
-        base = models.load_base(cfg)
-        base_weights = base.get_weights()
-        cache = cache_split(cfg, base, spec.freeze_through)
+        base, base_weights, cache = split_cache(cfg, spec.freeze_through)
         print(f"seed {seed}: cached {len(cache['train']['y'])} training photos (and mirrors), "
               f"{len(cache['validation']['y'])} validation photos", flush=True)
         for run in range(args.runs):

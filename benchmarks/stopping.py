@@ -270,7 +270,6 @@ def main(argv: list[str] | None = None) -> int:
     from helpers.environment import filtered_native_stderr
 
     with filtered_native_stderr():
-        import keras
         import tensorflow as tf
 
         from benchmarks import recipes
@@ -299,11 +298,8 @@ def main(argv: list[str] | None = None) -> int:
 
     for seed in args.seeds:
         cfg = cfg0.replace(seed=seed)
-        keras.backend.clear_session()
-        base = models.load_base(cfg)
-        base_weights = base.get_weights()
         t0 = time.perf_counter()
-        cache = recipes.cache_split(cfg, base, spec.freeze_through)
+        base, base_weights, cache = recipes.split_cache(cfg, spec.freeze_through)
         print(f"seed {seed}: cached {len(cache['train']['y'])} training photos (and mirrors), "
               f"{len(cache['validation']['y'])} validation photos in {time.perf_counter() - t0:.0f} s", flush=True)
         n_classes = cache["train"]["y"].shape[1]
