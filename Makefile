@@ -15,7 +15,7 @@ help:
 	@echo "make lint             ruff on the helpers, tools, tests, benchmark and lessons (pyproject.toml)"
 	@echo "make test             make lint, then unit tests + every notebook under nbval, smoke profile, offline"
 	@echo "make check-student    run the whole student edition under nbval (about 3 min; CI runs it after make test)"
-	@echo "make accuracy         lessons 01, 05-07 on seeds 1, 2, 3 -> build/accuracy.json and accuracy.md (REPEATS=3: three training runs each)"
+	@echo "make accuracy         lessons 01, 05-07 on seeds 1, 2, 3 -> build/accuracy.json and accuracy.md (REPEATS=3: three training runs each; SEEDS=\"1 7\": other splits)"
 	@echo "make checked-outputs  re-execute the lessons (smoke) and store the checked outputs"
 	@echo "make bench            time pipelines, transfer vs cached features, fine-tune cuts, backbones -> build/bench.json"
 	@echo "make student          the lessons with each solution replaced by a placeholder -> build/student/"
@@ -60,10 +60,12 @@ check-student: $(STAMP)
 tutorial: $(STAMP)
 	$(PY) -m tools.run_lessons
 
-# REPEATS=N trains each split N times (FLOWERS_RUN 1..N), to measure the spread between runs.
+# REPEATS=N trains each split N times (FLOWERS_RUN 1..N), to measure the spread between runs;
+# SEEDS picks the splits.
 REPEATS ?= 1
+SEEDS ?= 1 2 3
 accuracy: $(STAMP)
-	$(PY) -m tools.accuracy --repeats $(REPEATS)
+	$(PY) -m tools.accuracy --seeds $(SEEDS) --repeats $(REPEATS)
 
 checked-outputs: $(STAMP)
 	FLOWERS_PROFILE=smoke $(PY) -m tools.nbtool regen notebooks/*.ipynb

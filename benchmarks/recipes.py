@@ -152,7 +152,9 @@ def finetune_top(base, base_weights: list, head, cache: dict[str, Any], cut: str
     train, val = cache["train"], cache["validation"]
     history = top.fit(mirrored_batches(train["cut"], train["cut_mirror"], train["y"], 32, seed),
                       epochs=epochs, verbose=0, validation_data=(val["cut"], val["y"]),
-                      callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
+                      callbacks=[*([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)]
+                                   if training.averages_weights(top) else []),   # lesson 06 averages the weights
+                                 keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
                                                                restore_best_weights=True)])
     return dict(history.history)
 

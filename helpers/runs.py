@@ -95,6 +95,26 @@ def log_path(cfg: Config, phase: str) -> Path:
     return cfg.build_dir / "logs" / f"{phase}_{cfg.profile}_{cfg.backbone}.csv"
 
 
+def predictions_path(cfg: Config) -> Path:
+    """The final model's answer for every test photo (lesson 07; :mod:`helpers.predictions`), beside the logs.
+
+    It belongs to the ``final`` phase: :func:`start_clean` retires it with that model.
+    """
+    return cfg.build_dir / "logs" / f"final_{cfg.profile}_{cfg.backbone}_test_predictions.csv"
+
+
+def accuracy_run_dir(build_dir: Path, seed: int, run: int) -> Path:
+    """The build folder ``make accuracy`` gives training run ``run`` of split ``seed``."""
+    return Path(build_dir) / "accuracy" / f"seed-{seed}" / f"run-{run}"
+
+
+def accuracy_run_dirs(cfg: Config) -> list[Path]:
+    """The build folders of every run of ``cfg``'s seed that ``make accuracy`` made in ``cfg.build_dir``, by run."""
+    parent = accuracy_run_dir(cfg.build_dir, cfg.seed, 1).parent
+    found = [(int(p.name[4:]), p) for p in parent.glob("run-*") if p.is_dir() and p.name[4:].isdigit()]
+    return [p for _, p in sorted(found)]
+
+
 def identity_path(cfg: Config, phase: str) -> Path:
     """The record of what ``phase``'s model and log were made from (next to the model)."""
     return model_path(cfg, phase).with_suffix(".json")
@@ -130,6 +150,8 @@ def start_clean(cfg: Config, phase: str) -> list[Path]:
     candidates = []
     for name in (phase, *built_on_it(phase)):
         candidates += [model_path(cfg, name), log_path(cfg, name), identity_path(cfg, name)]
+        if name == "final":
+            candidates.append(predictions_path(cfg))
     gone = [p for p in candidates if p.exists()]
     for path in gone:
         path.unlink()

@@ -14,6 +14,15 @@ from helpers.results import update_results
 from tools import accuracy, run_lessons
 from tools.common import ROOT
 
+#: The real reader of lesson 07's test answers (the fixture below stands it in for runs that wrote none).
+READ_ANSWERS = accuracy.chosen_test_answers
+
+
+@pytest.fixture(autouse=True)
+def runs_without_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake lesson runs below write no predictions file: their rows carry no answers, unless a test says so."""
+    monkeypatch.setattr(accuracy, "chosen_test_answers", lambda cfg: {})
+
 
 def fake_results(probe: float, transfer: float, finetune: float, test: float = 0.95) -> dict[str, object]:
     """What lessons 01, 05, 06 and 07 write into results.json, reduced to what the table reads.
@@ -237,6 +246,35 @@ def test_repeats_train_each_split_again_in_a_folder_of_its_own(
     assert report["summary"]["test"]["lowest"] == 0.91
     table = (tmp_path / "accuracy.md").read_text()
     assert "training runs per split: 2," in table and "| lowest run | 0.900 | 0.920 | 0.940 | 0.910 |" in table
+
+
+def test_the_report_sets_two_runs_of_a_seed_side_by_side(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lesson 07's answers per test photo: runs 1 and 2 are 1 photo apart but disagree on 3 photos."""
+    from helpers import predictions
+
+    files = [f"{i:02d}.jpg" for i in range(10)]
+    true = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    answers = {1: [0, 1, 2, 3, 4, 5, 6, 7, 0, 0],      # 8 right
+               2: [0, 1, 2, 3, 4, 5, 6, 0, 8, 9]}      # 9 right: 1 apart; photos 7, 8 and 9 differ
+
+    def fake_run(argv: list[str], env: dict[str, str]) -> int:
+        cfg = load_config(env=env)
+        update_results(cfg, fake_results(0.9, 0.92, 0.94, test=0.9))
+        predictions.write_test_predictions(cfg, files, true, answers[cfg.run], [0.5] * 10)
+        return 0
+
+    monkeypatch.setattr(run_lessons, "main", fake_run)
+    monkeypatch.setattr(accuracy, "candidate_test_accuracies", lambda cfg: {f"{k}_test": 0.9 for k in accuracy.MODELS})
+    monkeypatch.setattr(accuracy, "chosen_test_answers", READ_ANSWERS)
+    for name, value in {"FLOWERS_PROFILE": "smoke", "FLOWERS_BUILD_DIR": str(tmp_path),
+                        "FLOWERS_DATA_DIR": str(tmp_path / "data")}.items():
+        monkeypatch.setenv(name, value)
+    assert accuracy.main(["--seeds", "4", "--repeats", "2"]) == 0
+    report = json.loads((tmp_path / "accuracy.json").read_text())
+    assert report["runs"][0]["test_right"] == [1] * 8 + [0, 0]
+    assert accuracy.run_pairs(report["runs"]) == [{"seed": 4, "runs": [1, 2], "apart": 1, "disagree": 3,
+                                                   "photos": 10}]
+    assert "| 4 | 1 and 2 | 1 | 3 |" in (tmp_path / "accuracy.md").read_text()
 
 
 def test_repeats_below_1_are_refused_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -204,6 +204,56 @@ def test_rerunning_a_phase_restarts_it_cleanly(split_cfg: tuple[Config, Path], t
     assert isinstance(keras.models.load_model(runs.model_path(cfg, "finetune")), keras.Model)
 
 
+def test_fine_tuning_keeps_the_averaged_weights_of_its_best_epoch(split_cfg: tuple[Config, Path], tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """compile_finetune averages the weights; fit_phase validates, checkpoints and restores the average."""
+    import keras
+
+    cfg, folder = split_cfg
+    cfg = cfg.replace(build_dir=tmp_path, image_size=32, batch_size=32, steps_per_epoch=3)
+    keras.utils.set_random_seed(cfg.seed)
+    gens = generators.make_generators(cfg, folder)
+    model = models.add_head(tiny_backbone(32), len(SPECIES))
+    training.compile_finetune(model)
+    assert training.averages_weights(model) and model.optimizer.ema_momentum == 0.99
+    seen: dict[str, list] = {"raw": [], "epoch_end": []}
+
+    class Watch(keras.callbacks.Callback):
+        """Last in the list: sees the weights after every batch (raw) and after every epoch's callbacks."""
+
+        def on_train_batch_end(self, batch, logs=None):
+            seen["raw"].append([w.copy() for w in self.model.get_weights()])
+
+        def on_epoch_end(self, epoch, logs=None):
+            seen["epoch_end"].append([w.copy() for w in self.model.get_weights()])
+
+    callbacks = training.make_callbacks(cfg, "finetune", patience=2, average_weights=True)
+    assert isinstance(callbacks[0], keras.callbacks.SwapEMAWeights) and callbacks[0].swap_on_epoch
+    course_callbacks = training.make_callbacks
+    monkeypatch.setattr(training, "make_callbacks", lambda *a, **k: [*course_callbacks(*a, **k), Watch()])
+    result = training.fit_phase(cfg, model, gens, "finetune", epochs=4, initial_epoch=2, verbose=0)
+    kept = training.best_epoch(result.history)
+    kept_weights = model.get_weights()
+    averaged = seen["epoch_end"][kept]                       # what the callbacks saw: the average
+    raw = seen["raw"][(kept + 1) * cfg.steps_per_epoch - 1]  # the weights after that epoch's last step
+    assert all(np.array_equal(a, b) for a, b in zip(kept_weights, averaged)), "the model keeps the average"
+    assert any(not np.array_equal(a, b) for a, b in zip(kept_weights, raw)), "not the raw weights"
+    saved = keras.models.load_model(runs.model_path(cfg, "finetune"))
+    assert all(np.array_equal(a, b) for a, b in zip(saved.get_weights(), averaged)), "the checkpoint too"
+    loss, _ = model.evaluate(gens.validation, verbose=0)
+    assert loss == pytest.approx(result.history["val_loss"][kept], rel=1e-5), "validation scored the average"
+
+
+def test_the_transfer_phase_does_not_average(tmp_path: Path) -> None:
+    import keras
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    training.compile_transfer(model)
+    assert not training.averages_weights(model)
+    cfg = load_config(env={}, profile="smoke", data_dir=tmp_path, build_dir=tmp_path)
+    assert not any(isinstance(c, keras.callbacks.SwapEMAWeights) for c in training.make_callbacks(cfg, "transfer"))
+
+
 def test_missing_phase_results_name_the_lesson_to_run(tmp_path: Path) -> None:
     from helpers.errors import FlowersError
 

@@ -43,6 +43,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from helpers import runs
 from helpers.config import Config, load_config
 from helpers.results import read_results
 from tools import run_lessons
@@ -118,6 +119,39 @@ def candidate_test_accuracies(cfg: Config) -> dict[str, float]:
     return scores
 
 
+def chosen_test_answers(cfg: Config) -> dict[str, list[int]]:
+    """The chosen model's answer for every test photo, from lesson 07's predictions file, to compare runs.
+
+    Returns ``{"test_predicted": [class index per photo], "test_right": [1 or 0 per photo]}``.
+    """
+    from helpers.predictions import read_test_predictions
+
+    answers = read_test_predictions(runs.predictions_path(cfg), str(cfg.build_dir), cfg.run)
+    return {"test_predicted": answers.predicted.tolist(),
+            "test_right": (answers.predicted == answers.true).astype(int).tolist()}
+
+
+def run_pairs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every two runs of one seed, side by side: how many test photos apart, and on how many they disagree.
+
+    ``apart`` is the difference in test photos right; ``disagree`` counts the
+    photos the two chosen models answer differently (a pair can be 0 apart and
+    still disagree on some). Runs recorded without their answers are left out.
+    """
+    pairs = []
+    for seed in sorted({row["seed"] for row in rows}):
+        mine = [row for row in rows if row["seed"] == seed and "test_predicted" in row]
+        for i, a in enumerate(mine):
+            for b in mine[i + 1:]:
+                if len(a["test_predicted"]) != len(b["test_predicted"]):
+                    continue
+                pairs.append({"seed": seed, "runs": [a["run"], b["run"]],
+                              "apart": abs(sum(a["test_right"]) - sum(b["test_right"])),
+                              "disagree": sum(x != y for x, y in zip(a["test_predicted"], b["test_predicted"])),
+                              "photos": len(a["test_predicted"])})
+    return pairs
+
+
 def aggregate(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """For each averaged column: the mean over all runs, and three spreads.
 
@@ -191,6 +225,18 @@ def markdown_table(report: dict[str, Any]) -> str:
         "| between runs (max - min) | " + " | ".join(f"{summary[c]['run_range']:.3f}" for c in columns) + " |",
         "| lowest run | " + " | ".join(f"{summary[c]['lowest']:.3f}" for c in columns) + " |",
     ]
+    pairs = run_pairs(rows)
+    if pairs:
+        lines += [
+            "",
+            "Two runs of one seed, side by side, on the chosen models' test answers: *apart* is the difference "
+            "in test photos right, *disagree* the photos they answer differently.",
+            "",
+            "| seed | runs | apart (photos) | disagree (photos) |",
+            "| --- | --- | ---: | ---: |",
+            *(f"| {p['seed']} | {p['runs'][0]} and {p['runs'][1]} | {p['apart']} | {p['disagree']} |"
+              for p in pairs),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -224,7 +270,7 @@ def main(argv: list[str]) -> int:
     rows: list[dict[str, Any]] = []
     for seed in args.seeds:
         for run in range(args.first_run, args.first_run + args.repeats):
-            build = base.build_dir / "accuracy" / f"seed-{seed}" / f"run-{run}"
+            build = runs.accuracy_run_dir(base.build_dir, seed, run)
             env = seed_environment(seed, build, run=run)
             print(f"seed {seed}, run {run}: lessons {', '.join(LESSONS)} -> {build}", flush=True)
             run_start = time.perf_counter()
@@ -234,7 +280,8 @@ def main(argv: list[str]) -> int:
                 return 1
             cfg = load_config(env=env)
             # This run's numbers only: none of another identity, nor of a phase trained again since.
-            row = {"seed": seed, "run": run, **seed_summary(read_results(cfg)), **candidate_test_accuracies(cfg)}
+            row = {"seed": seed, "run": run, **seed_summary(read_results(cfg)), **candidate_test_accuracies(cfg),
+                   **chosen_test_answers(cfg)}
             rows.append({**row, "seconds": round(time.perf_counter() - run_start, 1)})
             print("  validation: " + ", ".join(f"{MODELS[k]} {row[f'{k}_val']:.3f}" for k in MODELS)
                   + f"; chosen: {MODELS[row['chosen']]}, test accuracy {row['test']:.3f}", flush=True)
