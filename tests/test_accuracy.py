@@ -277,6 +277,26 @@ def test_the_report_sets_two_runs_of_a_seed_side_by_side(tmp_path: Path, monkeyp
     assert "| 4 | 1 and 2 | 1 | 3 |" in (tmp_path / "accuracy.md").read_text()
 
 
+def test_an_interrupted_measurement_keeps_the_runs_it_finished(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report is written after every run: when run 2 fails, run 1 is on record, ready for --merge."""
+    def fake_run(argv: list[str], env: dict[str, str]) -> int:
+        cfg = load_config(env=env)
+        if cfg.run == 2:
+            return 1                                   # the lesson runner has printed why
+        update_results(cfg, fake_results(0.9, 0.92, 0.94, test=0.93))
+        return 0
+
+    monkeypatch.setattr(run_lessons, "main", fake_run)
+    monkeypatch.setattr(accuracy, "candidate_test_accuracies", lambda cfg: {f"{k}_test": 0.9 for k in accuracy.MODELS})
+    for name, value in {"FLOWERS_PROFILE": "smoke", "FLOWERS_BUILD_DIR": str(tmp_path),
+                        "FLOWERS_DATA_DIR": str(tmp_path / "data")}.items():
+        monkeypatch.setenv(name, value)
+    assert accuracy.main(["--seeds", "1", "--repeats", "2"]) == 1
+    report = json.loads((tmp_path / "accuracy.json").read_text())
+    assert [(r["seed"], r["run"], r["test"]) for r in report["runs"]] == [(1, 1, 0.93)] and report["repeats"] == 1
+    assert "| 1 | 1 |" in (tmp_path / "accuracy.md").read_text()
+
+
 def test_repeats_below_1_are_refused_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as stopped:
         accuracy.main(["--repeats", "0"])

@@ -18,7 +18,9 @@ everything into
 
   build/accuracy.json   every run; the mean over splits and runs, the spread between
                         splits, the spread between runs of one split, the lowest run
-  build/accuracy.md     the same as Markdown tables
+  build/accuracy.md     the same as Markdown tables, with every two runs of a seed side by side
+
+rewritten after every run, so that an interrupted measurement keeps the runs it finished.
 
 Every other setting comes from the usual variables: FLOWERS_BACKBONE,
 FLOWERS17_URL, FLOWERS17_MD5, KERAS_HOME, FLOWERS_DATA_DIR, FLOWERS_BUILD_DIR, ...
@@ -265,6 +267,7 @@ def main(argv: list[str]) -> int:
             return 1
 
     base = load_config()
+    out = args.out or base.build_dir / "accuracy.json"
     notebooks = accuracy_lessons(ROOT)
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
@@ -287,14 +290,19 @@ def main(argv: list[str]) -> int:
                   + f"; chosen: {MODELS[row['chosen']]}, test accuracy {row['test']:.3f}", flush=True)
             print("  test, for the report: " + ", ".join(f"{MODELS[k]} {row[f'{k}_test']:.3f}" for k in MODELS),
                   flush=True)
+            # After every run, so that an interrupted measurement keeps what it measured (--merge adds the rest).
+            write_report(run_report(base, rows, start), out, quiet=True)
+    return write_report(run_report(base, rows, start), out)
 
+
+def run_report(base: Config, rows: list[dict[str, Any]], start: float) -> dict[str, Any]:
+    """The report of the runs measured so far: settings, machine, every run, the summary, the wall time."""
     mach = machine_info()
-    report = {"backbone": base.backbone, "image_size": base.image_size, "profile": base.profile,
-              "deterministic": base.deterministic, "repeats": args.repeats,
-              "machine": f"{mach['cpu_model']}, {mach['cpu_count']} CPUs, Python {mach['python']}",
-              "runs": rows, "summary": aggregate(rows),
-              "wall_seconds": round(time.perf_counter() - start, 1)}
-    return write_report(report, args.out or base.build_dir / "accuracy.json")
+    most = max(sum(1 for row in rows if row["seed"] == seed) for seed in {row["seed"] for row in rows})
+    return {"backbone": base.backbone, "image_size": base.image_size, "profile": base.profile,
+            "deterministic": base.deterministic, "repeats": most,
+            "machine": f"{mach['cpu_model']}, {mach['cpu_count']} CPUs, Python {mach['python']}",
+            "runs": rows, "summary": aggregate(rows), "wall_seconds": round(time.perf_counter() - start, 1)}
 
 
 def merged_report(paths: list[Path]) -> dict[str, Any]:
@@ -329,14 +337,17 @@ def merged_report(paths: list[Path]) -> dict[str, Any]:
             "wall_seconds": round(sum(r["wall_seconds"] for r in reports), 1)}
 
 
-def write_report(report: dict[str, Any], path: Path) -> int:
-    """Write the report to ``path`` (``.json``) and its tables beside it (``.md``), and print the tables."""
+def write_report(report: dict[str, Any], path: Path, quiet: bool = False) -> int:
+    """Write the report to ``path`` (``.json``) and its tables beside it (``.md``); print them unless ``quiet``."""
+    from helpers.files import write_text_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(report, indent=2) + "\n")
     table = markdown_table(report)
-    path.with_suffix(".md").write_text(table)
-    print("\n" + table)
-    print(f"Written: {path} and {path.with_suffix('.md')}")
+    write_text_atomic(path.with_suffix(".md"), table)
+    if not quiet:
+        print("\n" + table)
+        print(f"Written: {path} and {path.with_suffix('.md')}")
     return 0
 
 
