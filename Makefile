@@ -61,11 +61,12 @@ tutorial: $(STAMP)
 	$(PY) -m tools.run_lessons
 
 # REPEATS=N trains each split N times (FLOWERS_RUN 1..N), to measure the spread between runs;
-# SEEDS picks the splits.
+# SEEDS picks the splits, FIRST_RUN the first run's number (to add runs to earlier ones).
 REPEATS ?= 1
 SEEDS ?= 1 2 3
+FIRST_RUN ?= 1
 accuracy: $(STAMP)
-	$(PY) -m tools.accuracy --seeds $(SEEDS) --repeats $(REPEATS)
+	$(PY) -m tools.accuracy --seeds $(SEEDS) --repeats $(REPEATS) --first-run $(FIRST_RUN)
 
 checked-outputs: $(STAMP)
 	FLOWERS_PROFILE=smoke $(PY) -m tools.nbtool regen notebooks/*.ipynb

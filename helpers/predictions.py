@@ -103,6 +103,8 @@ def _same_split(identity: object, cfg: Config) -> bool:
 def runs_of_this_split(cfg: Config) -> list[RunPredictions]:
     """This run's test predictions, then those of every other run of this split that ``make accuracy`` trained.
 
+    The other runs are looked for where :func:`helpers.runs.accuracy_run_dirs`
+    says (beside this run's folder when ``make accuracy`` runs the lesson).
     A folder is used only when its final model's record names this split
     (backbone, size, profile, seed, archive) and its predictions file is
     readable; the others are left out.
@@ -115,16 +117,24 @@ def runs_of_this_split(cfg: Config) -> list[RunPredictions]:
     for folder in accuracy_run_dirs(cfg):
         other = cfg.replace(build_dir=folder)
         record = read_record(other, "final")
-        if folder.resolve() == cfg.build_dir.resolve() or not _same_split(record.get("identity"), cfg):
+        if folder.resolve() == Path(cfg.build_dir).resolve() or not _same_split(record.get("identity"), cfg):
             continue
         run = int(recorded_identity(record["identity"]).get("training_run", 1))
         try:
-            found.append(read_test_predictions(predictions_path(other), str(folder.relative_to(cfg.build_dir)), run))
+            found.append(read_test_predictions(predictions_path(other), _label(folder, cfg.build_dir), run))
         except FlowersError:
             continue
         if found[-1].files != this.files:         # the same split lists the same test photos
             found.pop()
     return found
+
+
+def _label(folder: Path, build_dir: Path) -> str:
+    """A run folder as the lesson names it: relative to the build folder, or ``accuracy/seed-S/run-R``."""
+    try:
+        return folder.relative_to(build_dir).as_posix()
+    except ValueError:                     # a sibling run folder of make accuracy
+        return Path(*folder.parts[-3:]).as_posix()
 
 
 def compare(a: RunPredictions, b: RunPredictions) -> dict[str, int]:

@@ -109,9 +109,16 @@ def accuracy_run_dir(build_dir: Path, seed: int, run: int) -> Path:
 
 
 def accuracy_run_dirs(cfg: Config) -> list[Path]:
-    """The build folders of every run of ``cfg``'s seed that ``make accuracy`` made in ``cfg.build_dir``, by run."""
-    parent = accuracy_run_dir(cfg.build_dir, cfg.seed, 1).parent
-    found = [(int(p.name[4:]), p) for p in parent.glob("run-*") if p.is_dir() and p.name[4:].isdigit()]
+    """The build folders of every run of ``cfg``'s seed that ``make accuracy`` made, by run number.
+
+    They are looked for under ``cfg.build_dir``, or, when ``cfg.build_dir``
+    is itself one of them (a lesson run by ``make accuracy``), beside it.
+    """
+    build = Path(cfg.build_dir)
+    inside = (build.name.startswith("run-") and build.parent.name == f"seed-{cfg.seed}"
+              and build.parent.parent.name == "accuracy")
+    parent = build.parent if inside else accuracy_run_dir(build, cfg.seed, 1).parent
+    found = [(int(p.name[4:]), p) for p in parent.glob("run-*") if p.name[4:].isdecimal() and p.is_dir()]
     return [p for _, p in sorted(found)]
 
 

@@ -134,7 +134,7 @@ def compile_finetune(model, learning_rate: float = FINETUNE_LEARNING_RATE) -> No
 
     The optimizer keeps an exponential moving average of the weights
     (``use_ema=True``, Keras' default momentum 0.99: roughly the last 100
-    steps). It does not change the training itself; :func:`make_callbacks`
+    steps). The average does not steer the training; :func:`make_callbacks`
     with ``average_weights=True`` makes validation, the checkpoint and early
     stopping use the average, and :func:`fit_phase` does so by itself.
     """
@@ -154,7 +154,13 @@ def make_callbacks(cfg: Config, phase: str, patience: int = PATIENCE,
     With ``average_weights`` (for an optimizer with ``use_ema=True``, as
     :func:`compile_finetune` makes it), ``SwapEMAWeights(swap_on_epoch=True)``
     comes first: every epoch is validated with the averaged weights, and the
-    callbacks after it save, keep and restore the averaged weights.
+    callbacks after it save, keep and restore the averaged weights. The
+    restore matters: when ``fit`` ends, the optimizer writes its average slots
+    into the model, and those hold the weights themselves while the average
+    is swapped in, so ``EarlyStopping(restore_best_weights=True)`` is what
+    leaves the kept average in the model. For the same reason a saved
+    checkpoint's optimizer state is swapped: evaluate and predict with it,
+    but do not resume training from it.
     """
     checkpoint, log = model_path(cfg, phase), log_path(cfg, phase)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)

@@ -263,8 +263,10 @@ def test_lesson_06_fine_tunes_with_the_helpers_learning_rate_and_patience() -> N
     assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(training.FINETUNE_LEARNING_RATE)
 
 
-def test_lesson_06_fits_with_the_callbacks_fit_phase_uses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Lesson 06's fit cell, run on a stand-in model: its callbacks are make_callbacks(..., average_weights=True)."""
+def test_lesson_06_fits_with_the_callbacks_fit_phase_gives_an_averaging_model(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lesson 06's fit cell, run on a stand-in model: its callbacks are what fit_phase passes for a model
+    compiled by compile_finetune, make_callbacks(..., average_weights=True)."""
     import time
 
     from helpers import runs
@@ -293,6 +295,9 @@ def test_lesson_06_fits_with_the_callbacks_fit_phase_uses(tmp_path: Path, monkey
                           "min_delta", "swap_on_epoch"):
             assert getattr(a, attribute, None) == getattr(b, attribute, None), (type(a).__name__, attribute)
     assert mine[2].patience == training.FINETUNE_PATIENCE
+    averaging = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    training.compile_finetune(averaging)
+    assert training.averages_weights(averaging), "so fit_phase asks make_callbacks for average_weights=True"
 
 
 def _lesson_06_finetune_compile_matches_compile_finetune(mine: keras.Model) -> None:

@@ -63,15 +63,36 @@ def test_runs_of_this_split_are_found_and_others_left_out(tmp_path: Path) -> Non
     finished_run(smoke_cfg(runs.accuracy_run_dir(build, 7, 2), FLOWERS_SEED="7", FLOWERS_RUN="2"), [0, 1, 2, 0])
     # A folder of seed 7's that holds another split's run, and one whose answers are damaged:
     finished_run(smoke_cfg(runs.accuracy_run_dir(build, 7, 3), FLOWERS_SEED="8"), TRUE)
-    damaged = finished_run(smoke_cfg(runs.accuracy_run_dir(build, 7, 10), FLOWERS_SEED="7", FLOWERS_RUN="10"), TRUE)
+    damaged = finished_run(smoke_cfg(runs.accuracy_run_dir(build, 7, 4), FLOWERS_SEED="7", FLOWERS_RUN="4"), TRUE)
     damaged.write_text("file,true\n")
+    # ...one with no final record (lesson 07 never finished there), and one that lists other test photos:
+    runs.accuracy_run_dir(build, 7, 5).mkdir(parents=True)
+    other_photos = smoke_cfg(runs.accuracy_run_dir(build, 7, 6), FLOWERS_SEED="7", FLOWERS_RUN="6")
+    runs.start_clean(other_photos, "final")
+    predictions.write_test_predictions(other_photos, ["x.jpg"], [0], [0], [1.0])
+    # Run 10 comes after run 2, not between runs 1 and 2:
+    finished_run(smoke_cfg(runs.accuracy_run_dir(build, 7, 10), FLOWERS_SEED="7", FLOWERS_RUN="10"), TRUE)
 
     found = predictions.runs_of_this_split(cfg)
     assert [(r.label, r.training_run) for r in found] == [
-        ("this run (run 1)", 1), ("accuracy/seed-7/run-1", 1), ("accuracy/seed-7/run-2", 2)]
-    this, again, second = found
+        ("this run (run 1)", 1), ("accuracy/seed-7/run-1", 1), ("accuracy/seed-7/run-2", 2),
+        ("accuracy/seed-7/run-10", 10)]
+    this, again, second, tenth = found
     assert predictions.compare(this, again) == {"apart": 0, "disagree": 0, "only_a": 0, "only_b": 0}
     assert predictions.compare(this, second) == {"apart": 0, "disagree": 2, "only_a": 1, "only_b": 1}
+    assert predictions.compare(this, tenth) == {"apart": 1, "disagree": 1, "only_a": 0, "only_b": 1}
+
+
+def test_a_lesson_run_by_make_accuracy_finds_the_runs_beside_its_own_folder(tmp_path: Path) -> None:
+    """Inside build/accuracy/seed-7/run-2, run 1 is the folder beside it; the run's own folder is not listed twice."""
+    build = tmp_path / "build"
+    first = finished_run(smoke_cfg(runs.accuracy_run_dir(build, 7, 1), FLOWERS_SEED="7"), [0, 1, 0, 3])
+    second = smoke_cfg(runs.accuracy_run_dir(build, 7, 2), FLOWERS_SEED="7", FLOWERS_RUN="2")
+    finished_run(second, TRUE)
+    assert first.exists()
+    found = predictions.runs_of_this_split(second)
+    assert [(r.label, r.training_run, r.correct) for r in found] == [
+        ("this run (run 2)", 2, 4), ("accuracy/seed-7/run-1", 1, 3)]
 
 
 def test_this_run_without_answers_is_told_to_run_lesson_07(tmp_path: Path) -> None:
@@ -119,5 +140,6 @@ def test_lesson_07_sets_two_runs_side_by_side(tmp_path: Path, capsys: pytest.Cap
     assert ("this run (run 1) and accuracy/seed-7/run-2: 0 test photo(s) apart; 2 answered differently "
             "(1 right only here, 1 right only there)") in out
     assert ns["other"].training_run == 2
-    assert shown == [[f"true: {data.SPECIES[2]}\nthis run: {data.SPECIES[0]}\nrun 2: {data.SPECIES[2]}",
-                      f"true: {data.SPECIES[3]}\nthis run: {data.SPECIES[3]}\nrun 2: {data.SPECIES[0]}"]]
+    other = "accuracy/seed-7/run-2"
+    assert shown == [[f"true: {data.SPECIES[2]}\nthis run: {data.SPECIES[0]}\n{other}: {data.SPECIES[2]}",
+                      f"true: {data.SPECIES[3]}\nthis run: {data.SPECIES[3]}\n{other}: {data.SPECIES[0]}"]]
