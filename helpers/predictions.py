@@ -140,12 +140,21 @@ def _label(folder: Path, build_dir: Path) -> str:
 def compare(a: RunPredictions, b: RunPredictions) -> dict[str, int]:
     """How far two runs of one split are apart: in photos right, and in photos they answer differently.
 
-    Returns ``{"apart": |right_a - right_b|, "disagree": photos with different answers,
-    "only_a": photos only ``a`` got right, "only_b": photos only ``b`` got right}``.
+    Returns :func:`answer_gap` of the two runs.
     """
     if a.files != b.files:
         raise ValueError("the two runs were scored on different test photos")
-    right_a, right_b = a.predicted == a.true, b.predicted == b.true
-    return {"apart": abs(a.correct - b.correct), "disagree": int((a.predicted != b.predicted).sum()),
-            "only_a": int((right_a & ~right_b).sum()), "only_b": int((right_b & ~right_a).sum())}
+    return answer_gap(a.predicted, a.predicted == a.true, b.predicted, b.predicted == b.true)
 
+
+def answer_gap(predicted_a: Sequence[int], right_a: Sequence[bool], predicted_b: Sequence[int],
+               right_b: Sequence[bool]) -> dict[str, int]:
+    """Two runs' answers on the same photos (class per photo, right or not per photo), compared.
+
+    Returns ``{"apart": |right_a - right_b|, "disagree": photos with different answers,
+    "only_a": photos only ``a`` got right, "only_b": photos only ``b`` got right}``.
+    """
+    pa, pb = np.asarray(predicted_a), np.asarray(predicted_b)
+    ra, rb = np.asarray(right_a, dtype=bool), np.asarray(right_b, dtype=bool)
+    return {"apart": abs(int(ra.sum()) - int(rb.sum())), "disagree": int((pa != pb).sum()),
+            "only_a": int((ra & ~rb).sum()), "only_b": int((rb & ~ra).sum())}

@@ -140,6 +140,8 @@ def run_pairs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     photos the two chosen models answer differently (a pair can be 0 apart and
     still disagree on some). Runs recorded without their answers are left out.
     """
+    from helpers.predictions import answer_gap
+
     pairs = []
     for seed in sorted({row["seed"] for row in rows}):
         mine = [row for row in rows if row["seed"] == seed and "test_predicted" in row]
@@ -147,10 +149,9 @@ def run_pairs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for b in mine[i + 1:]:
                 if len(a["test_predicted"]) != len(b["test_predicted"]):
                     continue
-                pairs.append({"seed": seed, "runs": [a["run"], b["run"]],
-                              "apart": abs(sum(a["test_right"]) - sum(b["test_right"])),
-                              "disagree": sum(x != y for x, y in zip(a["test_predicted"], b["test_predicted"])),
-                              "photos": len(a["test_predicted"])})
+                gap = answer_gap(a["test_predicted"], a["test_right"], b["test_predicted"], b["test_right"])
+                pairs.append({"seed": seed, "runs": [a["run"], b["run"]], "apart": gap["apart"],
+                              "disagree": gap["disagree"], "photos": len(a["test_predicted"])})
     return pairs
 
 
