@@ -30,11 +30,10 @@ import shutil
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from helpers.config import Config
 from helpers.download import (
@@ -48,6 +47,7 @@ from helpers.download import (
 from helpers.errors import FlowersError
 from helpers.files import md5_of
 from helpers.flowers17 import ARCHIVE_NAME, N_IMAGES, SPECIES, class_folder, label_of
+from helpers.images import photo_problem
 
 SPLIT_NAMES: tuple[str, ...] = ("train", "validation", "test")
 _IMAGE_NAME = re.compile(r"^image_(\d{4})\.jpg$")
@@ -64,6 +64,8 @@ class ImageCheck:
     good: list[int]
     #: ``(file name, reason)`` for every listed image that is left out.
     bad: list[tuple[str, str]]
+    #: Photos in ``jpg/`` that ``files.txt`` does not list (left out, since the list is the archive's index).
+    unlisted: list[str] = field(default_factory=list)
 
 
 def image_path(extracted: Path, number: int) -> Path:
@@ -75,10 +77,12 @@ def check_images(extracted: Path) -> ImageCheck:
     """Open every image listed in ``jpg/files.txt``; report the ones that fail, and why.
 
     An image also fails when its name is not ``image_NNNN.jpg`` with NNNN in
-    1..1360, since its species could not be known.
-
-    Each JPEG is fully decoded (at reduced size, which JPEG allows cheaply), so
-    truncated files are caught here rather than in the middle of training.
+    1..1360, since its species could not be known. Each one goes through
+    :func:`helpers.images.photo_problem`, the check every photo of the course
+    gets: fully decoded (at reduced size, which JPEG allows cheaply), so
+    truncated files are caught here rather than in the middle of training;
+    image bombs, pipes and unusual pixel modes refused. Photos in ``jpg/``
+    that ``files.txt`` leaves out are returned as :attr:`ImageCheck.unlisted`.
     """
     listing = Path(extracted) / "jpg" / "files.txt"
     names = [n.strip() for n in listing.read_text().split() if n.strip()]
@@ -91,14 +95,21 @@ def check_images(extracted: Path) -> ImageCheck:
         if not 1 <= int(m.group(1)) <= N_IMAGES:
             bad.append((name, f"not one of the {N_IMAGES:,} Flowers17 images, numbered 1 to {N_IMAGES}"))
             continue
-        try:
-            with Image.open(listing.parent / name) as im:
-                im.draft("RGB", (64, 64))
-                im.load()
+        problem = photo_problem(listing.parent / name)
+        if problem is None:
             good.append(int(m.group(1)))
-        except (OSError, UnidentifiedImageError, ValueError) as exc:
-            bad.append((name, f"it does not open ({type(exc).__name__}: {exc})"))
-    return ImageCheck(good=sorted(good), bad=bad)
+        else:
+            bad.append((name, problem))
+    listed = set(names)
+    unlisted = sorted(p.name for p in listing.parent.glob("image_*.jpg") if p.name not in listed)
+    return ImageCheck(good=sorted(good), bad=bad, unlisted=unlisted)
+
+
+def unlisted_message(unlisted: list[str], shown: int = 3) -> str:
+    """One sentence on the photos ``files.txt`` does not list: how many, and the first few names."""
+    names = ", ".join(unlisted[:shown]) + (", ..." if len(unlisted) > shown else "")
+    return (f"jpg/files.txt does not list {len(unlisted):,} of the photos in jpg/ ({names}); they are left "
+            f"out. Is the archive complete, or was files.txt edited?")
 
 
 def label_images(numbers: list[int]) -> dict[int, int]:
@@ -315,6 +326,8 @@ def prepare_split(cfg: Config, verbose: bool = True) -> PreparedSplit:
         checked = check_images(extracted)
         for name, reason in checked.bad:
             print(f"Left out {name}: {reason}.")
+        if checked.unlisted:
+            print(unlisted_message(checked.unlisted))
         labels = label_images(checked.good)
         assignment = assign_split(cfg, labels)
         check_split(assignment, labels)

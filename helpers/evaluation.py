@@ -6,15 +6,12 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from helpers.config import Config
 from helpers.errors import FlowersError
+from helpers.images import PhotoError, open_photo
 from helpers.inputs import INTERPOLATION, PIL_RESAMPLING, crop_box
 from helpers.models import backbone_spec
-
-#: The most pixels :func:`load_image_for_model` opens (about 50 megapixels: a large phone photo).
-MAX_PIXELS = 50_000_000
 
 
 def _local_photo(path: Path | str, cfg: Config) -> Path:
@@ -44,37 +41,23 @@ def _local_photo(path: Path | str, cfg: Config) -> Path:
 def load_image_for_model(path: Path | str, cfg: Config) -> np.ndarray:
     """Read any image file (or http(s) URL) as one preprocessed batch of shape (1, size, size, 3).
 
-    The photo is turned upright by its EXIF orientation (phones store it that
-    way). PNG with transparency, greyscale, 16-bit, palette and CMYK images
-    are converted to RGB (transparent areas become white). Like the
-    generators, it crops the centred square of the photo and resizes it to
-    the network's input size.
+    :func:`helpers.images.open_photo` opens it, the one check every photo of
+    the course goes through: turned upright by its EXIF orientation (phones
+    store it that way); PNG with transparency, greyscale, 16-bit, palette and
+    CMYK images converted to RGB (transparent areas become white); pipes,
+    image bombs and pixel modes with no agreed range (32-bit float) refused.
+    Like the generators, it then crops the centred square of the photo and
+    resizes it to the network's input size.
 
     Raises:
-        FlowersError: for a missing path, a folder, a file that is not an
-            image, an image over :data:`MAX_PIXELS`, or an unreachable URL.
+        FlowersError: for a missing path, a folder, a file that is not a usable
+            image (see :mod:`helpers.images`), or an unreachable URL.
     """
     local = _local_photo(path, cfg)
     try:
-        with Image.open(local) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise FlowersError(f"{local} is {im.width:,} x {im.height:,} pixels, more than the "
-                                   f"{MAX_PIXELS:,} this course opens: make a smaller copy first.")
-            im.load()
-            im = ImageOps.exif_transpose(im)
-    except Image.DecompressionBombError:
-        raise FlowersError(f"{local} is far larger than the {MAX_PIXELS:,} pixels this course opens: "
-                           f"make a smaller copy first.") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise FlowersError(f"{local} is not an image file that can be read ({type(exc).__name__}); "
-                           f"give a JPEG, PNG or similar photo.") from None
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit greyscale: 0..65535, not 0..255
-        im = Image.fromarray((np.asarray(im, dtype="float64") / 257.0).clip(0, 255).astype("uint8"), "L")
-    if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
-        rgba = im.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        im = Image.alpha_composite(white, rgba)
-    rgb = im.convert("RGB")
+        rgb = open_photo(local)
+    except PhotoError as exc:
+        raise FlowersError(f"{exc} Give a JPEG, PNG or similar photo.") from None
     # The part the generators keep (the centred square), resized with the same filter.
     rgb = rgb.resize((cfg.image_size, cfg.image_size), PIL_RESAMPLING[INTERPOLATION],
                      box=crop_box(rgb.width, rgb.height))

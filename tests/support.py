@@ -93,3 +93,23 @@ def run_cell(source: str, namespace: dict[str, object]) -> dict[str, object]:
     """Run a lesson cell's ``source`` in ``namespace`` (as its kernel would) and return that namespace."""
     exec(compile(source, "<lesson cell>", "exec"), namespace)
     return namespace
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width`` x ``height`` pixels: an "image bomb" for Pillow's checks.
+
+    A real 1 x 1 PNG with its IHDR size rewritten (and the chunk's CRC redone), so
+    Pillow opens it and refuses it by the size alone, without decoding gigabytes.
+    """
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (1, 1), (200, 30, 30)).save(buffer, format="PNG")
+    png = bytearray(buffer.getvalue())
+    assert png[12:16] == b"IHDR"
+    png[16:24] = struct.pack(">II", width, height)
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
+    return bytes(png)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import evaluation, results, runs
+from helpers import evaluation, images, results, runs
 from helpers.config import load_config
 
 
@@ -160,7 +161,7 @@ def test_a_missing_path_a_folder_and_a_text_file_each_get_one_sentence(tmp_path:
 
     (tmp_path / "notes.txt").write_text("not a photo\n")
     cases = {tmp_path / "nope.jpg": "There is no file at", tmp_path: "is a folder",
-             tmp_path / "notes.txt": "is not an image file"}
+             tmp_path / "notes.txt": "does not open as an image"}
     for path, words in cases.items():
         with pytest.raises(FlowersError, match=words) as info:
             evaluation.load_image_for_model(path, cfg)
@@ -171,9 +172,24 @@ def test_an_image_over_the_pixel_limit_is_refused(tmp_path: Path, cfg, monkeypat
     from helpers.errors import FlowersError
 
     _photo((120, 90)).save(tmp_path / "big.png")
-    monkeypatch.setattr(evaluation, "MAX_PIXELS", 100 * 80)
+    monkeypatch.setattr(images, "MAX_PIXELS", 100 * 80)
     with pytest.raises(FlowersError, match=r"120 x 90 pixels, more than the 8,000"):
         evaluation.load_image_for_model(tmp_path / "big.png", cfg)
+
+
+def test_a_bomb_a_pipe_and_a_float_tiff_each_get_one_sentence(tmp_path: Path, cfg) -> None:
+    """The single-photo path goes through helpers.images' check: refused by name, never a hang or a white square."""
+    from support import bomb_png
+
+    from helpers.errors import FlowersError
+
+    (tmp_path / "bomb.png").write_bytes(bomb_png(30000, 30000))
+    os.mkfifo(tmp_path / "pipe.jpg")
+    Image.fromarray(np.full((20, 20), 0.5, dtype=np.float32), "F").save(tmp_path / "float.tif")
+    for name, words in (("bomb.png", "image bomb"), ("pipe.jpg", "named pipe"), ("float.tif", "floating-point")):
+        with pytest.raises(FlowersError, match=words) as info:
+            evaluation.load_image_for_model(tmp_path / name, cfg)
+        assert "\n" not in str(info.value) and "Give a JPEG, PNG or similar photo." in str(info.value)
 
 
 def test_a_16_bit_greyscale_png_keeps_its_greys(tmp_path: Path, cfg) -> None:

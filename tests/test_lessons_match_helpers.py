@@ -74,8 +74,8 @@ def test_lesson_01_get_file_cell_is_download_archive(tmp_path: Path, synthetic_s
     assert messages[0] == messages[1] and nowhere in messages[0]
 
 
-def test_lesson_01_image_check_is_check_images(tmp_path: Path, synthetic_source: Path) -> None:
-    from support import copy_synthetic_source
+def test_lesson_01_image_check_is_check_images(tmp_path: Path, synthetic_source: Path, capsys) -> None:
+    from support import bomb_png, copy_synthetic_source
 
     from helpers import download
 
@@ -87,14 +87,19 @@ def test_lesson_01_image_check_is_check_images(tmp_path: Path, synthetic_source:
     (jpg / "image_0165.jpg").write_bytes((jpg / "image_0165.jpg").read_bytes()[:300])
     (jpg / "image_0250.jpg").unlink()
     (jpg / "image_1361.jpg").write_bytes((jpg / "image_0001.jpg").read_bytes())
-    (jpg / "files.txt").write_text((jpg / "files.txt").read_text() + "image_1361.jpg\nnotes.jpg\n")
+    (jpg / "image_0005.jpg").write_bytes(bomb_png(30000, 30000))            # an image bomb
+    listed = (jpg / "files.txt").read_text().replace("image_0400.jpg", "")  # on disk, not listed
+    (jpg / "files.txt").write_text(listed + "image_1361.jpg\nnotes.jpg\n")
 
     ns = run_cell(lesson_cell("01", "im.draft("), {"extracted": str(extracted)})
+    ns["data"] = data
     run_cell(lesson_cell("01", "images listed in files.txt"), ns)
     checked = data.check_images(extracted)
-    assert ns["good"] == checked.good and len(ns["good"]) == 1357
+    assert ns["good"] == checked.good and len(ns["good"]) == 1355
     assert [name for name, _ in ns["bad"]] == [name for name, _ in checked.bad] == \
-        ["image_0083.jpg", "image_0165.jpg", "image_0250.jpg", "image_1361.jpg", "notes.jpg"]
+        ["image_0005.jpg", "image_0083.jpg", "image_0165.jpg", "image_0250.jpg", "image_1361.jpg", "notes.jpg"]
+    assert checked.unlisted == ns["unlisted"] == ["image_0400.jpg"]
+    assert "files.txt does not list 1 of the photos in jpg/ (image_0400.jpg)" in capsys.readouterr().out
 
 
 def test_lesson_01_class_folders_are_write_split(tmp_path: Path, synthetic_source: Path) -> None:
@@ -438,5 +443,5 @@ def test_lesson_07_single_photo_steps_are_predict_file(tmp_path: Path, backbone:
                 assert name == their_name or abs(p - their_p) <= 1e-6 + 1e-4 * their_p, (path.name, mine)
                 assert p == pytest.approx(helper[name], rel=1e-4, abs=1e-6)
     shown = capsys.readouterr().out.strip().splitlines()[-1]
-    assert shown.startswith(str(cfg.build_dir / "notes.txt")) and "is not an image file" in shown
+    assert shown.startswith(str(cfg.build_dir / "notes.txt")) and "does not open as an image" in shown
 
