@@ -29,31 +29,47 @@ Environment variables (all optional):
     ``seeded`` (default) or ``official1``, ``official2``, ``official3``.
 ``FLOWERS_SEED``
     The random seed (default 42). It picks the split, and the first training run's randomness.
+``FLOWERS_SPLIT_SIZES``
+    Photos of each species for training, validation and test, as three whole
+    numbers (default ``40,20,20``). Every lesson and tool reads it, so a split
+    of other sizes holds for the whole course; they add up to at most 80.
 ``FLOWERS_RUN``
     Which training run of the split (default 1): run 1 trains with ``FLOWERS_SEED``
     itself, runs 2, 3, ... with seeds derived from it (:attr:`Config.training_seed`),
     so the same split can be trained again with other random starts, shuffles and
     flips. ``make accuracy REPEATS=N`` uses it to measure how far runs scatter.
 ``FLOWERS_DETERMINISTIC``
-    ``1`` (default): training is repeatable, the same numbers on every run of one
+    ``1`` (default, also ``true``, ``yes``, ``on``): training is repeatable, the same numbers on every run of one
     machine (:func:`helpers.environment.setup` turns on TensorFlow's op determinism,
     and the training generator loads its batches in order, in one thread).
-    ``0``: the training batches load in two threads, ahead of the model, and the same
+    ``0`` (also ``false``, ``no``, ``off``): the training batches load in two threads, ahead of the model, and the same
     seed gives other numbers each time. (Op determinism also runs ``tf.data``'s
     random maps in one thread and turns its prefetching off.)
 ``FLOWERS_BACKBONE``
     The pretrained network (default ``inception_v3``; see ``helpers.models.BACKBONES``).
 ``FLOWERS_MIXED_PRECISION``
-    ``1`` to train in ``mixed_float16`` on a GPU (default off).
+    ``1`` to train in ``mixed_float16`` on a GPU; ``0`` or empty (default): off.
+    The same six words as ``FLOWERS_DETERMINISTIC`` are accepted, and nothing else.
 ``FLOWERS_DATA_DIR``
-    Where data lands (default: the ``data/`` folder of this repository).
+    Where data lands (default: the ``data/`` folder of the course).
 ``FLOWERS_BUILD_DIR``
-    Where results, figures and models land (default: ``build/``).
+    Where results, figures and models land (default: the course's ``build/``).
+
+A relative ``FLOWERS_DATA_DIR`` or ``FLOWERS_BUILD_DIR`` is taken from the
+course's home (:func:`course_home`: the clone's root), the same folder for the
+lessons (which run in ``notebooks/``) and for the tools (which run in the root).
+
+Any other variable whose name starts with ``FLOWERS_`` or ``FLOWERS17_`` is
+refused, with the closest known name (:data:`SETTINGS` lists them): a typo such
+as ``FLOWERS_BACKBONES`` would otherwise be ignored, and the lesson would train
+another network than the one asked for.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -61,6 +77,7 @@ from pathlib import Path
 
 from helpers.backbones import BACKBONES
 from helpers.errors import FlowersError
+from helpers.flowers17 import IMAGES_PER_CLASS
 
 PROFILES = ("full", "smoke")
 SPLITS = ("seeded", "official1", "official2", "official3")
@@ -70,6 +87,27 @@ OFFICIAL_ARCHIVE_URL = OFFICIAL_BASE_URL + "17flowers.tgz"
 OFFICIAL_ARCHIVE_MD5 = "b59a65d8d1a99cd66944d474e1289eab"
 OFFICIAL_SPLITS_URL = OFFICIAL_BASE_URL + "datasplits.mat"
 OFFICIAL_SPLITS_MD5 = "4828cddfd0d803c5abbdebcb1e148a1e"
+
+#: Every environment variable the course reads, with what it sets (the module's docstring says more).
+SETTINGS: dict[str, str] = {
+    "FLOWERS_PROFILE": "full or smoke",
+    "FLOWERS17_URL": "where the archive comes from",
+    "FLOWERS17_MD5": "the archive's md5 (empty: not checked)",
+    "FLOWERS17_SPLITS_URL": "where datasplits.mat comes from",
+    "FLOWERS17_SPLITS_MD5": "its md5 (empty: not checked)",
+    "FLOWERS_SPLIT": "seeded, official1, official2 or official3",
+    "FLOWERS_SEED": "the split's seed",
+    "FLOWERS_SPLIT_SIZES": "photos per species for train, validation, test",
+    "FLOWERS_RUN": "which training run of the split",
+    "FLOWERS_DETERMINISTIC": "repeatable training, 1 or 0",
+    "FLOWERS_BACKBONE": "the pretrained network",
+    "FLOWERS_MIXED_PRECISION": "mixed_float16 on a GPU, 1 or 0",
+    "FLOWERS_DATA_DIR": "where data lands",
+    "FLOWERS_BUILD_DIR": "where results and models land",
+    # Read outside this module: by each lesson's first cell, and by the test suite.
+    "FLOWERS_COURSE_SOURCE": "where a lesson opened outside a clone installs helpers from",
+    "FLOWERS_CHECK_STUDENT": "the test suite runs the student edition (make check-student)",
+}
 
 #: The repository root when ``helpers`` is installed in editable mode (the course's way).
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -141,9 +179,21 @@ class Config:
         return self.data_dir / self.profile
 
     @property
+    def split_name(self) -> str:
+        """The split's own name: ``seeded-42-40-20-20`` (seed, then sizes), or ``official1`` .. ``official3``."""
+        if self.split != "seeded":
+            return self.split
+        return "-".join(str(n) for n in ("seeded", self.seed, *self.split_sizes))
+
+    @property
     def split_dir(self) -> Path:
-        """Where the class folders of the current split live (``helpers.data`` writes them)."""
-        return self.work_dir / "split"
+        """Where this split's class folders live (``helpers.data`` writes them): ``splits/<split_name>``.
+
+        Each split has its own folder, so a lesson preparing one split (lesson 01
+        with another seed, in a second tab) never touches the folder another
+        lesson is training from.
+        """
+        return self.work_dir / "splits" / self.split_name
 
     @property
     def synthetic(self) -> bool:
@@ -199,6 +249,89 @@ def _md5_setting(env: Mapping[str, str], name: str, default: str | None) -> str 
     return value or None
 
 
+def unknown_settings(env: Mapping[str, str]) -> list[str]:
+    """One sentence per ``FLOWERS_*`` / ``FLOWERS17_*`` variable in ``env`` that the course does not read."""
+    def bare(name: str) -> str:   # compared without the shared prefix, which would make every name "close"
+        return name.split("_", 1)[1]
+
+    known = {bare(name): name for name in SETTINGS}
+    problems = []
+    for name in sorted(env):
+        if name.startswith(("FLOWERS_", "FLOWERS17_")) and name not in SETTINGS:
+            close = [known[k] for k in difflib.get_close_matches(bare(name), known, n=1, cutoff=0.6)]
+            hint = f"did you mean {close[0]} ({SETTINGS[close[0]]})?" if close else \
+                f"the course's settings are {', '.join(SETTINGS)}."
+            problems.append(f"{name} is not a setting of this course: {hint}")
+    return problems
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """A yes/no variable: 1/0, true/false, yes/no, on/off (any case); missing or empty means ``default``."""
+    text = str(env.get(name, "")).strip().lower()
+    if not text:
+        return default
+    if text not in _ON | _OFF:
+        raise FlowersError(f"{name} must be 1 (on) or 0 (off), not {env[name]!r}.")
+    return text in _ON
+
+
+def whole_number(value: object, name: str, low: int, high: int | None = None, unit: str = "") -> int:
+    """``value`` as a whole number in ``low..high``: an int, or a string of digits (a variable's text).
+
+    ``True``, ``7.5`` or ``"seven"`` are refused by ``name``, not rounded or
+    read as 1: papermill passes parameters with their Python type.
+
+    Raises:
+        FlowersError: naming ``name``, the value and the range.
+    """
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        number = int(value)
+    span = f"from {low:,}" + (f" to {high:,}" if high is not None else " up") + (f" {unit}" if unit else "")
+    if number is None:
+        raise FlowersError(f"{name} must be a whole number {span}, not {value!r}"
+                           f"{f' (a {type(value).__name__})' if not isinstance(value, str) else ''}.")
+    if number < low or (high is not None and number > high):
+        raise FlowersError(f"{name} must be a whole number {span}, not {number}.")
+    return number
+
+
+def positive_number(value: object, name: str) -> float:
+    """``value`` as a finite number above 0 (a learning rate); ``True`` and strings are refused by ``name``.
+
+    Raises:
+        FlowersError: naming ``name`` and the value.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise FlowersError(f"{name} must be a number above 0 (such as 1e-3), not {value!r}.")
+    return float(value)
+
+
+def split_sizes_of(value: object, name: str = "the split sizes") -> tuple[int, int, int]:
+    """Three whole numbers, each at least 1, that add up to at most 80 (Flowers17's photos per species).
+
+    ``value`` is a sequence of three, or text such as ``"40,20,20"`` (``FLOWERS_SPLIT_SIZES``).
+
+    Raises:
+        FlowersError: saying that the sizes are the problem, and why.
+    """
+    parts = value.replace(",", " ").split() if isinstance(value, str) else value
+    try:
+        parts = list(parts)  # type: ignore[arg-type]
+    except TypeError:
+        parts = []
+    if len(parts) != 3:
+        raise FlowersError(f"{name} must be three whole numbers, the photos of each species for training, "
+                           f"validation and test (such as 40, 20, 20), not {value!r}.")
+    sizes = tuple(whole_number(n, f"{name} ({part})", 1) for n, part in zip(parts, ("training", "validation", "test")))
+    if sum(sizes) > IMAGES_PER_CLASS:
+        raise FlowersError(f"{name} {sizes} ask for {sum(sizes)} photos of each species, but Flowers17 has "
+                           f"{IMAGES_PER_CLASS}: choose sizes that add up to at most {IMAGES_PER_CLASS}.")
+    return sizes  # type: ignore[return-value]
+
+
 #: The largest seed ``keras.utils.set_random_seed`` accepts (NumPy's limit): 2**32 - 1.
 MAX_SEED = 2**32 - 1
 #: How far apart the training seeds of two successive runs are (a prime, so runs of nearby seeds never meet).
@@ -223,6 +356,12 @@ def _check_writable_folder(path: Path, variable: str) -> None:
         problem = (f"the folder {path} cannot be written" if existing == path
                    else f"{path} cannot be created, because {existing} cannot be written")
         raise FlowersError(f"{variable}: {problem}. Point {variable} at a folder you can write to.")
+
+
+def _folder(value: object) -> Path:
+    """A data or build folder: ``~`` expanded, a relative path taken from :func:`course_home`."""
+    path = Path(str(value)).expanduser()
+    return (path if path.is_absolute() else course_home() / path).resolve()
 
 
 def synthetic_archive_url(data_dir: Path) -> str:
@@ -250,16 +389,22 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: object) -> Co
             ignored, so ``profile=None`` means "whatever the environment says".
 
     Raises:
-        FlowersError: for an unknown profile, split or backbone, a seed that is not a
-            whole number in 0..2**32-1, a run below 1, a FLOWERS_DETERMINISTIC other
-            than 0 or 1, an md5 that is not 32 hex digits, or a data or build folder
-            that is a file or cannot be written.
+        FlowersError: for an unknown ``FLOWERS_*`` variable (named with the closest
+            known one), an unknown profile, split or backbone, a seed that is not a
+            whole number in 0..2**32-1 (``7.5`` and ``True`` included), a run, epoch
+            count or batch size below 1, split sizes that are not three whole numbers
+            from 1 adding up to at most 80, a yes/no variable other than its six words,
+            an md5 that is not 32 hex digits, or a data or build folder that is a file
+            or cannot be written.
     """
     env = os.environ if env is None else env
     given = {k: v for k, v in overrides.items() if v is not None}
     unknown = set(given) - {f.name for f in dataclasses.fields(Config)}
     if unknown:
         raise FlowersError(f"Unknown configuration field(s): {', '.join(sorted(unknown))}.")
+    typos = unknown_settings(env)
+    if typos:
+        raise FlowersError(" ".join(typos))
 
     profile = str(given.pop("profile", env.get("FLOWERS_PROFILE", "full") or "full"))
     if profile not in PROFILES:
@@ -267,28 +412,24 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: object) -> Co
     split = str(given.pop("split", env.get("FLOWERS_SPLIT", "seeded") or "seeded"))
     if split not in SPLITS:
         raise FlowersError(f"FLOWERS_SPLIT must be one of {SPLITS}, not {split!r}.")
-    try:
-        seed = int(given.pop("seed", env.get("FLOWERS_SEED", "42") or 42))
-    except ValueError as exc:
-        raise FlowersError(f"FLOWERS_SEED must be a whole number: {exc}") from None
-    if not 0 <= seed <= MAX_SEED:
-        raise FlowersError(f"FLOWERS_SEED must be between 0 and {MAX_SEED} (what Keras' seeding accepts), "
-                           f"not {seed}.")
+    seed = whole_number(given.pop("seed"), "seed", 0, MAX_SEED) if "seed" in given else \
+        whole_number(env.get("FLOWERS_SEED") or "42", "FLOWERS_SEED", 0, MAX_SEED)
+    run = whole_number(given.pop("run"), "run", 1) if "run" in given else \
+        whole_number(env.get("FLOWERS_RUN") or "1", "FLOWERS_RUN (training runs count from 1)", 1)
+    sizes = split_sizes_of(given.pop("split_sizes")) if "split_sizes" in given else \
+        split_sizes_of(env.get("FLOWERS_SPLIT_SIZES") or (40, 20, 20), "FLOWERS_SPLIT_SIZES")
+    deterministic = _flag(env, "FLOWERS_DETERMINISTIC", True)
+    mixed_precision = _flag(env, "FLOWERS_MIXED_PRECISION", False)
+    for name in ("deterministic", "mixed_precision"):
+        if name in given and not isinstance(given[name], bool):
+            raise FlowersError(f"{name} must be True or False, not {given[name]!r}.")
+    for name, low in (("transfer_epochs", 1), ("finetune_epochs", 1), ("probe_epochs", 1), ("batch_size", 1),
+                      ("steps_per_epoch", 1), ("image_size", 1)):
+        if name in given:
+            given[name] = whole_number(given[name], name, low)
 
-    try:
-        run = int(given.pop("run", env.get("FLOWERS_RUN", "1") or 1))
-    except ValueError as exc:
-        raise FlowersError(f"FLOWERS_RUN must be a whole number (1 for the first training run): {exc}") from None
-    if run < 1:
-        raise FlowersError(f"FLOWERS_RUN counts training runs from 1, so it cannot be {run}.")
-    deterministic_text = str(env.get("FLOWERS_DETERMINISTIC", "1")).strip().lower() or "1"
-    if deterministic_text not in _ON | _OFF:
-        raise FlowersError(f"FLOWERS_DETERMINISTIC must be 1 (repeatable training, the default) or 0, "
-                           f"not {env['FLOWERS_DETERMINISTIC']!r}.")
-
-    data_dir = Path(given.pop("data_dir", env.get("FLOWERS_DATA_DIR") or course_home() / "data"))
-    build_dir = Path(given.pop("build_dir", env.get("FLOWERS_BUILD_DIR") or course_home() / "build"))
-    data_dir, build_dir = data_dir.expanduser().resolve(), build_dir.expanduser().resolve()
+    data_dir = _folder(given.pop("data_dir", env.get("FLOWERS_DATA_DIR") or "data"))
+    build_dir = _folder(given.pop("build_dir", env.get("FLOWERS_BUILD_DIR") or "build"))
     _check_writable_folder(data_dir, "FLOWERS_DATA_DIR")
     _check_writable_folder(build_dir, "FLOWERS_BUILD_DIR")
 
@@ -319,10 +460,10 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: object) -> Co
     values.update(
         profile=profile, data_dir=data_dir, build_dir=build_dir, archive_url=url,
         archive_md5=md5, splits_url=splits_url, splits_md5=splits_md5, split=split,
-        split_sizes=(40, 20, 20), seed=seed, run=run, backbone=backbone,
-        mixed_precision=env.get("FLOWERS_MIXED_PRECISION", "").strip().lower() in _ON,
-        deterministic=deterministic_text in _ON,
+        split_sizes=sizes, seed=seed, run=run, backbone=backbone,
+        mixed_precision=mixed_precision, deterministic=deterministic,
     )
     values.update(given)
-    values["split_sizes"] = tuple(int(n) for n in values["split_sizes"])  # type: ignore[union-attr]
+    if values["image_size"] < spec.min_size:  # type: ignore[operator]
+        raise FlowersError(f"image_size must be at least {spec.min_size} for {backbone}, not {values['image_size']}.")
     return Config(**values)  # type: ignore[arg-type]

@@ -173,10 +173,20 @@ def _split_params(cfg: Config, md5: str | None) -> dict[str, object]:
             "sizes": list(cfg.split_sizes), "seed": cfg.seed}
 
 
-def _same_split_settings(saved: dict[str, object], cfg: Config) -> bool:
-    """Whether a ``split.json`` record was made with ``cfg``'s split settings and archive."""
+#: How a message names each setting of ``split.json`` (:func:`split_differences`).
+_SPLIT_SETTING_NAMES: dict[str, str] = {"archive": "archive (FLOWERS17_URL)", "md5": "archive md5 (FLOWERS17_MD5)",
+                                        "split": "split (FLOWERS_SPLIT)", "seed": "seed (FLOWERS_SEED)",
+                                        "sizes": "split sizes (FLOWERS_SPLIT_SIZES)"}
+
+
+def split_differences(saved: dict[str, object], cfg: Config) -> list[str]:
+    """How a ``split.json`` record's settings differ from ``cfg``'s: ``"seed (FLOWERS_SEED) 7 -> 42"``, ...
+
+    Empty when the split on disk was made with this configuration's split settings and archive.
+    """
     params = _split_params(cfg, expected_md5(cfg))
-    return {key: saved.get(key) for key in params} == params
+    return [f"{_SPLIT_SETTING_NAMES[key]} {saved.get(key)!r} -> {value!r}"
+            for key, value in params.items() if saved.get(key) != value]
 
 
 def write_split(cfg: Config, extracted: Path, assignment: dict[int, str]) -> Path:
@@ -202,7 +212,7 @@ def write_split(cfg: Config, extracted: Path, assignment: dict[int, str]) -> Pat
 
 @contextmanager
 def new_split(cfg: Config, assignment: dict[int, str]) -> Iterator[Path]:
-    """An empty ``split.tmp/`` to write ``assignment``'s class folders into, swapped in for ``split/`` at the end.
+    """An empty ``<split>.tmp/`` to write ``assignment``'s class folders into, swapped in for the split at the end.
 
     On leaving the block, it writes ``manifest.csv`` (one row per image of
     ``assignment``) and ``split.json`` (the settings and the archive the split
@@ -212,12 +222,16 @@ def new_split(cfg: Config, assignment: dict[int, str]) -> Iterator[Path]:
     exactly the files of the new split, and an error in the block, folders
     that do not match, or an interruption leave the old split as it was.
 
+    A split on disk that is already exactly the new one (the same manifest and
+    record, every file in place) is kept as it is, and the new copy dropped:
+    a lesson reading it in another tab never sees its files disappear.
+
     Raises:
         FlowersError: when the folders written in the block do not match ``assignment``.
     """
     with data_lock(cfg):
         target = split_dir(cfg)
-        tmp = target.with_name("split.tmp")
+        tmp, old = target.with_name(f"{target.name}.tmp"), target.with_name(f"{target.name}.old")
         remove_path(tmp)
         tmp.mkdir(parents=True)
         try:
@@ -226,11 +240,24 @@ def new_split(cfg: Config, assignment: dict[int, str]) -> Iterator[Path]:
         except BaseException:
             remove_path(tmp)
             raise
-        remove_path(target.with_name("split.old"))
+        if _same_split_files(target, tmp):
+            remove_path(tmp)
+            return
+        remove_path(old)
         if target.exists():
-            target.rename(target.with_name("split.old"))
+            target.rename(old)
         tmp.rename(target)
-        remove_path(target.with_name("split.old"))
+        remove_path(old)
+
+
+def _same_split_files(target: Path, new: Path) -> bool:
+    """Whether the split in ``target`` is whole and holds what ``new`` does (manifest and record alike)."""
+    try:
+        same = all((target / name).read_bytes() == (new / name).read_bytes()
+                   for name in ("manifest.csv", "split.json"))
+    except OSError:
+        return False
+    return same and split_problem(target) is None
 
 
 def _finish_split(cfg: Config, tmp: Path, assignment: dict[int, str]) -> None:
@@ -353,9 +380,10 @@ def ensure_split(cfg: Config, verbose: bool = True) -> Path:
                 saved = None
             if saved is None:
                 print(f"{info} is damaged (an interrupted run?); preparing the split again.")
-            elif not _same_split_settings(saved, cfg):
+            elif changed := split_differences(saved, cfg):
                 if verbose:
-                    print("The split on disk was made with other settings; preparing it again.")
+                    print(f"The split on disk was made with other settings ({'; '.join(changed)}); "
+                          f"preparing it again.")
             elif (problem := split_problem(folder)) is not None:
                 print(f"The split in {folder} no longer matches what was written: {problem}. "
                       f"Preparing it again.")

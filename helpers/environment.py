@@ -17,7 +17,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 
-from helpers.config import Config, load_config
+from helpers.config import Config, load_config, positive_number
 
 #: Versions the course is tested with: ``(lowest, first unsupported)``.
 SUPPORTED: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
@@ -159,24 +159,31 @@ def repeatability_line(cfg: Config) -> str:
             "other numbers on every run.")
 
 
-def setup(**overrides: object) -> Config:
+def setup(learning_rate: float | None = None, **overrides: object) -> Config:
     """Build the configuration, seed everything, make training repeatable, and print the lesson's starting facts.
 
     Seeds Keras with :attr:`Config.training_seed` and, unless
     ``cfg.deterministic`` is off, turns on ``tf.config.experimental.enable_op_determinism()``.
+    Every parameter is checked here, before any work: a wrong one stops the
+    lesson at its setup cell, not minutes into training.
 
     Args:
-        **overrides: The lesson's ``parameters`` (``None`` = keep the environment's value).
+        learning_rate: The lesson's learning rate, when it has one: checked to be
+            a number above 0, not kept (the lesson uses its own variable).
+        **overrides: The lesson's ``parameters`` (``None`` = keep the environment's value),
+            checked by :func:`helpers.config.load_config`.
 
     Returns:
         The :class:`Config` the rest of the lesson uses.
     """
+    if learning_rate is not None:
+        positive_number(learning_rate, "learning_rate")
+    cfg = load_config(**overrides)   # checked before TensorFlow loads: a wrong setting stops at once
     tf = import_tensorflow()
     import keras
 
     for message in HARMLESS_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
-    cfg = load_config(**overrides)
     keras.utils.set_random_seed(cfg.training_seed)   # Python's, NumPy's and TensorFlow's generators
     if cfg.deterministic:   # TensorFlow has no public way back: it stays on until the kernel restarts
         tf.config.experimental.enable_op_determinism()

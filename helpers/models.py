@@ -208,12 +208,25 @@ def block_table(base, pattern: str = r"^mixed\d+$") -> list[Block]:
             for i, layer in enumerate(base.layers) if re.match(pattern, layer.name)]
 
 
+#: Layers that end a block, where a cut between frozen and trainable layers belongs
+#: (InceptionV3's ``mixed8``, MobileNetV2's ``block_12_add``, EfficientNet's ``block5c_add``).
+BLOCK_END = r"^mixed\d+$|_add$"
+
+
 def layer_index(model, name: str) -> int:
-    """The index of the layer called ``name`` in ``model.layers``."""
+    """The index of the layer called ``name`` in ``model.layers``.
+
+    Raises:
+        FlowersError: when ``model`` has no such layer (a ``freeze_through`` of
+            another backbone, say), listing the block ends it has (:data:`BLOCK_END`).
+    """
     for i, layer in enumerate(model.layers):
         if layer.name == name:
             return i
-    raise KeyError(name)
+    ends = [layer.name for layer in model.layers if re.search(BLOCK_END, layer.name)]
+    listed = ", ".join(ends) if len(ends) <= 12 else ", ".join(ends[:4] + ["..."] + ends[-4:])
+    raise FlowersError(f"{name!r} is not a layer of this model, so it cannot be where freezing stops. "
+                       f"Give one of its block ends: {listed or '(none found)'}.")
 
 
 def architecture(model) -> list[tuple[str, int, dict[str, object]]]:

@@ -139,7 +139,7 @@ def test_empty_variables_fall_back_to_the_defaults() -> None:
     (dict(env={"FLOWERS_SPLIT": "official4"}), ["FLOWERS_SPLIT", "'official4'", "seeded"]),
     (dict(env={}, split="random"), ["FLOWERS_SPLIT", "'random'", "official1"]),
     (dict(env={"FLOWERS_SEED": "forty-two"}), ["FLOWERS_SEED", "whole number", "forty-two"]),
-    (dict(env={}, seed="1.5"), ["FLOWERS_SEED", "whole number"]),
+    (dict(env={}, seed="1.5"), ["seed must be a whole number", "1.5"]),
     (dict(env={}, colour="red"), ["Unknown configuration field", "colour"]),
 ])
 def test_bad_settings_raise_a_readable_flowers_error(kwargs: dict, words: list[str]) -> None:
@@ -224,7 +224,7 @@ def test_run_1_trains_with_the_seed_itself_and_later_runs_with_other_seeds(tmp_p
     assert "run 3, seed 2000013, repeatable" in third.describe()
 
 
-@pytest.mark.parametrize(("value", "message"), [("0", "counts training runs from 1"), ("-2", "from 1"),
+@pytest.mark.parametrize(("value", "message"), [("0", "training runs count from 1"), ("-2", "from 1"),
                                                 ("two", "whole number")])
 def test_a_run_that_is_not_a_count_from_1_is_refused(tmp_path: Path, value: str, message: str) -> None:
     with pytest.raises(FlowersError, match=message):
@@ -239,3 +239,103 @@ def test_training_is_repeatable_unless_flowers_deterministic_is_0(tmp_path: Path
         assert not cfg.deterministic and "not repeatable" in cfg.describe()
     with pytest.raises(FlowersError, match="FLOWERS_DETERMINISTIC must be 1"):
         load_config(env={"FLOWERS_DETERMINISTIC": "maybe"}, data_dir=tmp_path)
+
+
+# --------------------------------------------------------------------------- settings checked where they enter
+
+
+@pytest.mark.parametrize(("name", "closest"), [("FLOWERS_BACKBONES", "FLOWERS_BACKBONE"),
+                                               ("FLOWERS_SEEDS", "FLOWERS_SEED"),
+                                               ("FLOWERS17_MD", "FLOWERS17_MD5"),
+                                               ("FLOWERS_DATADIR", "FLOWERS_DATA_DIR")])
+def test_a_misspelt_variable_is_named_with_the_closest_setting(tmp_path: Path, name: str, closest: str) -> None:
+    """FLOWERS_BACKBONES=mobilenet_v2_035 was ignored, so the full profile trained InceptionV3."""
+    with pytest.raises(FlowersError) as info:
+        load_config(env={name: "mobilenet_v2_035"}, data_dir=tmp_path)
+    assert str(info.value).startswith(f"{name} is not a setting of this course: did you mean {closest} (")
+    with pytest.raises(FlowersError, match="the course's settings are FLOWERS_PROFILE, "):
+        load_config(env={"FLOWERS_COLOUR": "red"}, data_dir=tmp_path)
+    assert load_config(env={"FLOWERS_COURSE_SOURCE": "git+https://example.org/x", "OTHER_FLOWERS": "1"},
+                       data_dir=tmp_path).profile == "full", "known and foreign variables pass"
+
+
+def test_yes_no_variables_take_their_six_words_and_nothing_else(tmp_path: Path) -> None:
+    """FLOWERS_MIXED_PRECISION=2 was silently off."""
+    for text, on in (("1", True), ("on", True), ("TRUE", True), ("0", False), ("no", False), ("", False)):
+        assert load_config(env={"FLOWERS_MIXED_PRECISION": text}, data_dir=tmp_path).mixed_precision is on
+    for name in ("FLOWERS_MIXED_PRECISION", "FLOWERS_DETERMINISTIC"):
+        with pytest.raises(FlowersError, match=rf"^{name} must be 1 \(on\) or 0 \(off\), not '2'\.$"):
+            load_config(env={name: "2"}, data_dir=tmp_path)
+    with pytest.raises(FlowersError, match="deterministic must be True or False, not 0"):
+        load_config(env={}, data_dir=tmp_path, deterministic=0)
+
+
+@pytest.mark.parametrize(("overrides", "words"), [
+    (dict(seed=7.5), "seed must be a whole number from 0 to 4,294,967,295, not 7.5 (a float)."),
+    (dict(seed=True), "seed must be a whole number from 0 to 4,294,967,295, not True (a bool)."),
+    (dict(seed=-1), "seed must be a whole number from 0 to 4,294,967,295, not -1."),
+    (dict(finetune_epochs=0), "finetune_epochs must be a whole number from 1 up, not 0."),
+    (dict(transfer_epochs=2.0), "transfer_epochs must be a whole number from 1 up, not 2.0 (a float)."),
+    (dict(probe_epochs="many"), "probe_epochs must be a whole number from 1 up, not 'many'."),
+    (dict(run=0), "run must be a whole number from 1 up, not 0."),
+    (dict(image_size=16, backbone="mobilenet_v2_035"), "image_size must be at least 32 for mobilenet_v2_035"),
+])
+def test_lesson_parameters_of_the_wrong_type_or_range_are_refused_by_name(tmp_path: Path, overrides: dict,
+                                                                          words: str) -> None:
+    """Papermill's seed=7.5 became 7 and True became 1; finetune_epochs=0 ended in KeyError: 'val_accuracy'."""
+    with pytest.raises(FlowersError) as info:
+        load_config(env={}, data_dir=tmp_path, **overrides)
+    assert str(info.value) == words or str(info.value).startswith(words)
+    config = load_config(env={}, data_dir=tmp_path, seed="7", finetune_epochs=3)
+    assert config.seed == 7, "a string of digits is a number"
+
+
+@pytest.mark.parametrize(("sizes", "words"), [
+    ((40, -5, 20), "the split sizes (validation) must be a whole number from 1 up, not -5."),
+    ((40, 0, 20), "the split sizes (validation) must be a whole number from 1 up, not 0."),
+    ((60, 20, 20), "the split sizes (60, 20, 20) ask for 100 photos of each species, but Flowers17 has 80"),
+    ((40, 20), "the split sizes must be three whole numbers"),
+    ((40, 20.5, 19), "the split sizes (validation) must be a whole number from 1 up, not 20.5 (a float)."),
+])
+def test_split_sizes_that_cannot_work_say_the_sizes_are_the_problem(tmp_path: Path, sizes: tuple, words: str) -> None:
+    """Negative or oversized sizes in lesson 01 stopped with a message that blamed the archive."""
+    with pytest.raises(FlowersError) as info:
+        load_config(env={}, data_dir=tmp_path, split_sizes=sizes)
+    assert str(info.value).startswith(words) and "archive" not in str(info.value)
+
+
+def test_flowers_split_sizes_sets_the_sizes_for_every_lesson_and_tool(tmp_path: Path) -> None:
+    cfg = load_config(env={"FLOWERS_SPLIT_SIZES": "60, 10,10"}, data_dir=tmp_path)
+    assert cfg.split_sizes == (60, 10, 10) and cfg.split_dir.name == "seeded-42-60-10-10"
+    assert load_config(env={"FLOWERS_SPLIT_SIZES": "60,10,10"}, data_dir=tmp_path, split_sizes=(30, 20, 20)) \
+        .split_sizes == (30, 20, 20), "a lesson's parameter wins"
+    with pytest.raises(FlowersError, match=r"^FLOWERS_SPLIT_SIZES must be three whole numbers"):
+        load_config(env={"FLOWERS_SPLIT_SIZES": "40/20/20"}, data_dir=tmp_path)
+
+
+def test_each_split_has_its_own_folder(tmp_path: Path) -> None:
+    """Seeds, sizes and official splits never share a split folder (a second tab cannot rewrite one)."""
+    names = {load_config(env={}, data_dir=tmp_path, **kw).split_dir for kw in
+             (dict(seed=42), dict(seed=7), dict(split_sizes=(30, 20, 20)), dict(split="official1"),
+              dict(split="official2"))}
+    assert len(names) == 5 and {p.parent for p in names} == {tmp_path.resolve() / "full" / "splits"}
+
+
+def test_relative_folders_resolve_against_the_course_home_for_lessons_and_tools(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lessons run in notebooks/, the tools in the root: a relative FLOWERS_DATA_DIR must mean one folder."""
+    seen = set()
+    for where in (REPO_ROOT, REPO_ROOT / "notebooks"):
+        monkeypatch.chdir(where)
+        cfg = load_config(env={"FLOWERS_DATA_DIR": "my-data", "FLOWERS_BUILD_DIR": "my-build"})
+        seen.add((cfg.data_dir, cfg.build_dir))
+    assert seen == {(REPO_ROOT / "my-data", REPO_ROOT / "my-build")}
+    assert not (REPO_ROOT / "my-data").exists(), "nothing is created by reading the settings"
+
+
+def test_a_learning_rate_that_is_not_above_0_is_refused_at_setup() -> None:
+    from helpers import environment
+
+    for bad in (0, -1e-3, float("nan"), True, "1e-3"):
+        with pytest.raises(FlowersError, match="learning_rate must be a number above 0"):
+            environment.setup(profile="smoke", learning_rate=bad)

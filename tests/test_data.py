@@ -568,7 +568,7 @@ def assert_split_on_disk_matches_manifest(folder: Path) -> list[dict[str, str]]:
 def test_prepare_split_writes_class_folders_and_a_matching_manifest(smoke_cfg_downloaded: Config) -> None:
     """Every image sits once, in split/<part>/<NN_species>/, as the manifest says, with the archive's bytes."""
     prepared = data.prepare_split(smoke_cfg_downloaded, verbose=False)
-    assert prepared.folder == smoke_cfg_downloaded.work_dir / "split"
+    assert prepared.folder == smoke_cfg_downloaded.work_dir / "splits" / "seeded-42-40-20-20"
     rows = assert_split_on_disk_matches_manifest(prepared.folder)
 
     assert len(rows) == N
@@ -675,18 +675,18 @@ def test_preparing_twice_with_the_same_settings_gives_the_same_split(smoke_cfg_d
 
 
 def test_reruns_with_other_settings_leave_no_stale_files(smoke_cfg_downloaded: Config) -> None:
-    """After each changed rerun, split/ holds exactly the new manifest's files (and nothing stray)."""
+    """Each split gets its own folder with exactly its manifest's files; a rerun clears a stray file."""
     previous = data.prepare_split(smoke_cfg_downloaded, verbose=False)
     for change in (dict(split_sizes=(30, 10, 10)), dict(seed=7), dict(split="official2")):
         old_files = files_under(previous.folder)
-        stray = previous.folder / "train" / "00_daffodil" / "stray.jpg"
-        stray.write_bytes(b"left over")
-
         cfg = smoke_cfg_downloaded.replace(**change)
         new = data.prepare_split(cfg, verbose=False)
+        assert new.folder != previous.folder and files_under(previous.folder) == old_files, change
+        stray = new.folder / "train" / "00_daffodil" / "stray.jpg"
+        stray.write_bytes(b"left over")
+        new = data.prepare_split(cfg, verbose=False)          # the same settings again: repaired
         rows = assert_split_on_disk_matches_manifest(new.folder)
         assert {int(r["image"]): r["split"] for r in rows} == new.assignment, change
-        assert files_under(new.folder) != old_files, change
         assert not stray.exists(), change
         if "split_sizes" in change:
             assert len(rows) == 17 * 50
@@ -726,7 +726,7 @@ def test_ensure_split_prepares_a_missing_split(smoke_cfg_downloaded: Config,
     """With no split on disk, ensure_split makes one and says so."""
     folder = data.ensure_split(smoke_cfg_downloaded)
     assert "No split yet" in capsys.readouterr().out
-    assert folder == smoke_cfg_downloaded.work_dir / "split"
+    assert folder == smoke_cfg_downloaded.work_dir / "splits" / "seeded-42-40-20-20"
     assert len(assert_split_on_disk_matches_manifest(folder)) == N
 
 
@@ -746,20 +746,22 @@ def test_ensure_split_reuses_a_matching_split(smoke_cfg_downloaded: Config,
     assert (manifest.stat().st_mtime_ns, manifest.stat().st_ino) == stamp
 
 
-def test_ensure_split_rebuilds_when_the_settings_differ(smoke_cfg_downloaded: Config,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    """Another seed, other sizes, another split: each time ensure_split prepares again, and says why."""
+def test_ensure_split_prepares_each_other_split_in_its_own_folder(smoke_cfg_downloaded: Config,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Another seed, other sizes, another split: each gets its own folder, and the first one stays."""
     folder = data.prepare_split(smoke_cfg_downloaded, verbose=False).folder
+    first = (folder / "manifest.csv").read_bytes()
     for change in (dict(seed=7), dict(split_sizes=(30, 10, 10)), dict(split="official1")):
-        old_manifest = (folder / "manifest.csv").read_bytes()
         capsys.readouterr()
         cfg = smoke_cfg_downloaded.replace(**change)
-        assert data.ensure_split(cfg) == folder
-        assert "other settings" in capsys.readouterr().out, change
-        assert (folder / "manifest.csv").read_bytes() != old_manifest, change
-        info = json.loads((folder / "split.json").read_text())
+        other = data.ensure_split(cfg)
+        assert other != folder and other == cfg.split_dir, change
+        assert "No split yet" in capsys.readouterr().out, change
+        info = json.loads((other / "split.json").read_text())
         assert (info["split"], info["seed"], tuple(info["sizes"])) == (cfg.split, cfg.seed, cfg.split_sizes)
-        assert_split_on_disk_matches_manifest(folder)
+        assert_split_on_disk_matches_manifest(other)
+        assert data.ensure_split(cfg) == other and "preparing" not in capsys.readouterr().out, "reused"
+    assert (folder / "manifest.csv").read_bytes() == first
 
 
 # --------------------------------------------------------------------------- FlowersError
@@ -816,3 +818,65 @@ def test_expected_md5_writes_nothing_and_serve_synthetic_is_the_one_call_that_ma
     assert {p: p.stat().st_mtime_ns for p in (cfg.data_dir / "synthetic").iterdir()} == served
     full = cfg.replace(archive_url="https://example.org/17flowers.tgz", archive_md5="0" * 32)
     assert download.expected_md5(full) == "0" * 32
+
+
+# --------------------------------------------------------------------------- a second tab
+
+
+def test_a_second_tab_preparing_another_split_leaves_a_running_lessons_split_alone(
+        smoke_cfg_downloaded: Config) -> None:
+    """Lesson 05 (seed 42) was training while lesson 01 ran with seed 7: it died on a photo of the old split.
+
+    The race, step by step: lesson 05's generator lists its split's files; lesson 01
+    prepares seed 7's split in a second tab, then seed 42's again; lesson 05 reads on.
+    """
+    cfg = smoke_cfg_downloaded
+    folder = data.ensure_split(cfg, verbose=False)
+    from tensorflow.keras.preprocessing.image import ImageDataGenerator
+
+    reader = ImageDataGenerator().flow_from_directory(
+        folder / "train", target_size=(32, 32), batch_size=64, shuffle=False)
+    inodes = {p: p.stat().st_ino for p in folder.rglob("*") if p.is_file()}
+    seven = data.prepare_split(cfg.replace(seed=7), verbose=False).folder   # the second tab
+    again = data.prepare_split(cfg, verbose=False).folder                   # and lesson 01 with seed 42 again
+    assert seven != folder == again
+    assert {p: p.stat().st_ino for p in folder.rglob("*") if p.is_file()} == inodes, "not one file replaced"
+    assert sum(len(reader[i][0]) for i in range(len(reader))) == reader.samples == 17 * 40
+    assert data.split_problem(seven) is None and data.split_problem(folder) is None
+
+
+def test_a_split_made_with_other_settings_says_which_setting_differs(smoke_cfg_downloaded: Config,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    cfg = smoke_cfg_downloaded
+    folder = data.ensure_split(cfg, verbose=False)
+    record = json.loads((folder / "split.json").read_text())
+    (folder / "split.json").write_text(json.dumps({**record, "archive": "file:///elsewhere/17flowers.tgz"}))
+    capsys.readouterr()
+    data.ensure_split(cfg)
+    out = capsys.readouterr().out
+    assert ("The split on disk was made with other settings (archive (FLOWERS17_URL) "
+            f"'file:///elsewhere/17flowers.tgz' -> '{cfg.archive_url}'); preparing it again.") in out
+    assert json.loads((folder / "split.json").read_text())["archive"] == cfg.archive_url
+
+
+def test_an_image_bomb_and_an_incomplete_files_txt_are_named_not_raised(
+        tmp_path: Path, synthetic_images: dict[str, bytes], capsys: pytest.CaptureFixture) -> None:
+    """A 30000 x 30000 PNG named image_0005.jpg gave a raw DecompressionBombError in every lesson's split check."""
+    from support import bomb_png
+
+    members: list[tuple[tarfile.TarInfo | str, bytes | None]] = []
+    for name, payload in synthetic_images.items():
+        if name == "jpg/image_0005.jpg":
+            payload = bomb_png(30000, 30000)
+        elif name == "jpg/files.txt":
+            payload = "\n".join(f"image_{n:04d}.jpg" for n in range(1, 1001)).encode() + b"\n"
+        members.append((name, payload))
+    archive = write_tgz(tmp_path / "bomb" / "17flowers.tgz", members)
+    cfg = load_config(env={}, profile="smoke", data_dir=tmp_path / "data", build_dir=tmp_path / "build",
+                      archive_url=archive.as_uri(), archive_md5="", split_sizes=(4, 2, 2))
+    prepared = data.prepare_split(cfg)
+    out = capsys.readouterr().out
+    assert "Left out image_0005.jpg: it is an image bomb" in out
+    assert ("jpg/files.txt does not list 360 of the photos in jpg/ (image_1001.jpg, image_1002.jpg, "
+            "image_1003.jpg, ...); they are left out.") in out
+    assert 5 not in prepared.assignment and max(prepared.assignment) <= 1000

@@ -125,9 +125,25 @@ def test_layer_index_finds_layers_by_name(cfg: Config, base: keras.Model, model:
     assert models.backbone_spec(cfg).freeze_through == "mixed8"
 
 
-def test_layer_index_of_an_unknown_name_raises_key_error(base: keras.Model) -> None:
-    with pytest.raises(KeyError, match="mixed11"):
-        models.layer_index(base, "mixed11")
+def test_a_freeze_through_the_backbone_lacks_is_refused_with_its_block_ends(base: keras.Model) -> None:
+    """Lesson 06's freeze_through="block5c_add" (EfficientNet's cut) on InceptionV3 was a raw KeyError."""
+    from helpers.errors import FlowersError
+
+    with pytest.raises(FlowersError) as info:
+        models.layer_index(base, "block5c_add")
+    assert str(info.value) == ("'block5c_add' is not a layer of this model, so it cannot be where freezing stops. "
+                               "Give one of its block ends: mixed0, mixed1, mixed2, mixed3, mixed4, mixed5, mixed6, "
+                               "mixed7, mixed8, mixed9, mixed10.")
+
+
+def test_mobilenet_block_ends_are_its_residual_adds() -> None:
+    from helpers.errors import FlowersError
+
+    small = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3), alpha=0.35)
+    with pytest.raises(FlowersError, match=r"Give one of its block ends: block_2_add, block_4_add, block_5_add, "
+                                           r"block_7_add, block_8_add, block_9_add, block_11_add, block_12_add, "
+                                           r"block_14_add, block_15_add\.$"):
+        models.layer_index(small, "mixed8")
 
 
 # --------------------------------------------------------------------------- the head

@@ -317,7 +317,7 @@ def test_a_read_only_data_folder_is_refused(tmp_path: Path, monkeypatch: pytest.
 
 @pytest.mark.parametrize("seed", ["-1", "4294967296"])
 def test_a_seed_keras_cannot_use_is_refused(seed: str) -> None:
-    with pytest.raises(FlowersError, match="FLOWERS_SEED must be between 0 and 4294967295"):
+    with pytest.raises(FlowersError, match="FLOWERS_SEED must be a whole number from 0 to 4,294,967,295"):
         load_config(env={"FLOWERS_SEED": seed})
 
 

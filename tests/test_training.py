@@ -347,9 +347,9 @@ def test_a_model_trained_on_another_seeds_split_is_refused(seed42: tuple[Config,
     cfg, _ = seed42
     seven = cfg.replace(seed=7)
     folder = data.ensure_split(seven, verbose=False)
-    old_train = {r["image"] for r in data.read_manifest(data.split_dir(cfg).parent / "split")
+    old_train = {r["image"] for r in data.read_manifest(data.split_dir(cfg))
                  if r["split"] == "train"}
-    assert folder == data.split_dir(seven) and old_train  # the split on disk is now seed 7's
+    assert folder == data.split_dir(seven) != data.split_dir(cfg) and old_train  # seed 42's split stays
     for phase, lesson in (("transfer", "05"), ("finetune", "06")):
         with pytest.raises(training.FlowersError, match=rf"seed 42.*seed 7.*run lesson {lesson} again"):
             training.load_phase_model(seven, phase)
