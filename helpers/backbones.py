@@ -18,6 +18,8 @@ import numpy as np
 #: The start of the warning MobileNetV2 gives when its input side is not one its
 #: ImageNet weights were published for (a regular expression, as ``warnings`` takes).
 WEIGHTS_SIZE_WARNING = r"`input_shape` is undefined or non-square, or `rows` is not in"
+#: The input sides MobileNetV2 has ImageNet weights for.
+MOBILENET_V2_SIDES = (96, 128, 160, 192, 224)
 
 
 @dataclass(frozen=True)
@@ -41,9 +43,21 @@ class BackboneSpec:
     deeper_cut: str
     #: Names of the blocks shown in the block table.
     block_pattern: str
+    #: The name Keras caches the ImageNet weights (without top) under, in ``$KERAS_HOME/models/``;
+    #: ``{rows}`` stands for the side whose weights MobileNetV2 loads (:meth:`weights_file`).
+    weights_name: str = ""
     #: The pixel range ``preprocess_input`` produces (EfficientNet rescales inside the model).
     input_range: tuple[float, float] = (-1.0, 1.0)
     kwargs: dict[str, object] = field(default_factory=dict)
+
+    def weights_file(self, image_size: int) -> str:
+        """The file in Keras' weights cache that the constructor reads at ``image_size`` px.
+
+        MobileNetV2 has weights for sides 96, 128, 160, 192 and 224, and takes
+        the 224-px ones at any other side.
+        """
+        rows = image_size if image_size in MOBILENET_V2_SIDES else 224
+        return self.weights_name.format(rows=rows)
 
     @property
     def preprocess(self) -> Callable[[np.ndarray], np.ndarray]:
@@ -76,19 +90,22 @@ class BackboneSpec:
 BACKBONES: dict[str, BackboneSpec] = {
     "inception_v3": BackboneSpec(
         name="inception_v3", constructor="InceptionV3", module="inception_v3",
-        image_size=299, min_size=75, freeze_through="mixed8", deeper_cut="mixed7", block_pattern=r"^mixed\d+$"),
+        image_size=299, min_size=75, freeze_through="mixed8", deeper_cut="mixed7", block_pattern=r"^mixed\d+$",
+        weights_name="inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"),
     "mobilenet_v2": BackboneSpec(
         name="mobilenet_v2", constructor="MobileNetV2", module="mobilenet_v2",
         image_size=224, min_size=32, freeze_through="block_12_add", deeper_cut="block_11_add",
-        block_pattern=r"^(expanded_conv|block_\d+)_project_BN$"),
+        block_pattern=r"^(expanded_conv|block_\d+)_project_BN$",
+        weights_name="mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5"),
     "mobilenet_v2_035": BackboneSpec(
         name="mobilenet_v2_035", constructor="MobileNetV2", module="mobilenet_v2",
         image_size=288, min_size=32, freeze_through="block_12_add", deeper_cut="block_11_add",
-        block_pattern=r"^(expanded_conv|block_\d+)_project_BN$", kwargs={"alpha": 0.35}),
+        block_pattern=r"^(expanded_conv|block_\d+)_project_BN$", kwargs={"alpha": 0.35},
+        weights_name="mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_{rows}_no_top.h5"),
     "efficientnet_b0": BackboneSpec(
         name="efficientnet_b0", constructor="EfficientNetB0", module="efficientnet",
         image_size=224, min_size=32, freeze_through="block5c_add", deeper_cut="block5b_add",
-        block_pattern=r"^block\d[a-z]_project_bn$", input_range=(0.0, 255.0)),
+        block_pattern=r"^block\d[a-z]_project_bn$", input_range=(0.0, 255.0), weights_name="efficientnetb0_notop.h5"),
 }
 
 

@@ -66,6 +66,17 @@ class DamagedWeights(FlowersError):
         super().__init__(f"{self.what} Run the cell again, and Keras downloads it again.")
 
 
+class WrongWeights(DamagedWeights):
+    """The weights file in Keras' cache does not fit the backbone (another width or network); renamed ``.damaged``."""
+
+    def __init__(self, path: Path, constructor: str) -> None:
+        super().__init__([path])
+        self.what = (f"The weights file {path.name} in {path.parent} does not fit {constructor} (its shapes "
+                     f"differ: weights of another width or network under this name?); it was renamed to "
+                     f"{path.name}.damaged.")
+        self.args = (f"{self.what} Run the cell again, and Keras downloads it again.",)
+
+
 @contextmanager
 def weights_help(cfg: Config) -> Iterator[None]:
     """Turn what can go wrong while Keras gets ImageNet weights into one message that says what to do.
@@ -76,13 +87,22 @@ def weights_help(cfg: Config) -> Iterator[None]:
     - a download that fails (no network) names the file and where to put it;
     - a weights file in Keras' cache that cannot be read (a download cut off)
       is renamed to ``<name>.damaged``, which keeps it, so that the next call
-      downloads it again (:class:`DamagedWeights`).
+      downloads it again (:class:`DamagedWeights`);
+    - so is the backbone's weights file when its shapes do not fit the
+      network (Keras' "Shape mismatch" ``ValueError``; :class:`WrongWeights`).
 
     Raises:
-        FlowersError: for those two cases; anything else passes through.
+        FlowersError: for those cases; anything else passes through.
     """
     try:
         yield
+    except ValueError as exc:
+        spec = backbone_spec(cfg)
+        cached = _keras_cache() / "models" / spec.weights_file(cfg.image_size)
+        if not (cfg.weights and "mismatch" in str(exc).lower() and cached.is_file()):
+            raise
+        cached.replace(cached.with_name(f"{cached.name}.damaged"))
+        raise WrongWeights(cached, spec.constructor) from None
     except OSError:
         damaged = _damaged_weights() if cfg.weights else []
         if not damaged:

@@ -8,15 +8,25 @@ one lesson and some built on an earlier one: lesson 06 fine-tunes lesson 05's
 transfer model, and lesson 07's final model is the fine-tuned one or another
 candidate. Lesson 08's own phases are outside the table and stand alone.
 
-Each phase writes a **record** beside its model (:func:`identity_path`) when
-it starts (:func:`start_clean`): a run id, the identity, and the record of the
-phase it was built on. :func:`check_identity` compares them before a later
-lesson uses the files.
+Each phase writes a **record** beside its model (:func:`identity_path`): a run
+id, the identity, and the record of the phase it was built on, read when the
+lesson loaded that phase's model. :func:`check_identity` compares them before
+a later lesson uses the files.
+
+A phase that trains (lesson 05's transfer phase, lesson 06's fine-tuning,
+lesson 08's) writes into **unfinished** files (:func:`begin_phase`,
+:func:`unfinished_path`), which :func:`finish_phase` puts in place of the last
+finished ones when training ends. A run that is interrupted (a click on Stop,
+a crash, a closed laptop) so leaves the last finished model, its log, its
+record and the later phases' models as they were. A phase saved in one step
+(the linear probe, lesson 07's final model) starts with :func:`start_clean`.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,6 +152,25 @@ def _describe(identity: dict[str, object]) -> str:
             f"{identity.get('archive_md5')}, training run {identity.get('training_run', 1)}")
 
 
+def _own_files(cfg: Config, phase: str) -> list[Path]:
+    """The files of ``phase``: model, log, record (and the final model's test answers)."""
+    files = [model_path(cfg, phase), log_path(cfg, phase), identity_path(cfg, phase)]
+    return [*files, predictions_path(cfg)] if phase == "final" else files
+
+
+def _later_files(cfg: Config, phase: str) -> list[Path]:
+    """The files of every phase built on ``phase``."""
+    return [path for name in built_on_it(phase) for path in _own_files(cfg, name)]
+
+
+def _new_record(cfg: Config, phase: str, started_from: dict[str, object] | None) -> dict[str, object]:
+    base = PHASES[phase].built_on if phase in PHASES else None
+    if base is not None and started_from is None:
+        started_from = read_record(cfg, base) or None
+    return {"phase": phase, "run": uuid.uuid4().hex, "identity": run_identity(cfg),
+            "started_from": started_from if base is not None else None}
+
+
 def start_clean(cfg: Config, phase: str) -> list[Path]:
     """Start ``phase`` afresh: delete its old files and those of every phase built on it; record this run.
 
@@ -153,23 +182,106 @@ def start_clean(cfg: Config, phase: str) -> list[Path]:
     then names this run's settings and split, and for a phase built on an
     earlier one, the earlier one's record, so that :func:`check_identity` can
     refuse a model of another split or run. Returns the files that were deleted.
+
+    For a phase saved in one step right after it (the probe, the final
+    model); a phase that trains uses :func:`begin_phase` and :func:`finish_phase`,
+    which keep the last finished files until the new ones are complete.
     """
-    candidates = []
-    for name in (phase, *built_on_it(phase)):
-        candidates += [model_path(cfg, name), log_path(cfg, name), identity_path(cfg, name)]
-        if name == "final":
-            candidates.append(predictions_path(cfg))
-    gone = [p for p in candidates if p.exists()]
+    gone = [p for p in (*_own_files(cfg, phase), *_later_files(cfg, phase)) if p.exists()]
     for path in gone:
         path.unlink()
-    base = PHASES[phase].built_on if phase in PHASES else None
-    started_from = (read_record(cfg, base) or None) if base is not None else None
-    record = {"phase": phase, "run": uuid.uuid4().hex, "identity": run_identity(cfg),
-              "started_from": started_from}
     path = identity_path(cfg, phase)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps(record, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(_new_record(cfg, phase, None), indent=2) + "\n")
     return [p for p in gone if p != path]
+
+
+def unfinished_path(path: Path) -> Path:
+    """Where an unfinished run writes ``path`` (``transfer_x.keras`` -> ``transfer_x.unfinished.keras``)."""
+    return path.with_name(f"{path.stem}.unfinished{path.suffix}")
+
+
+@dataclass(frozen=True)
+class PhaseFiles:
+    """The unfinished files a new run of a phase writes: give them to ``ModelCheckpoint`` and ``CSVLogger``."""
+
+    model: Path
+    log: Path
+
+
+def interrupted_note(cfg: Config, phase: str) -> str | None:
+    """One sentence when a run of ``phase`` started and did not finish (or is still running); else ``None``."""
+    unfinished = unfinished_path(identity_path(cfg, phase))
+    if not unfinished.exists():
+        return None
+    finished = model_path(cfg, phase)
+    since = (f"the one finished on {time.strftime('%Y-%m-%d %H:%M', time.localtime(finished.stat().st_mtime))}"
+             if finished.exists() else "none: no run of it has finished yet")
+    return (f"A run of lesson {phase_lesson(phase)}'s {phase} phase started and did not finish (interrupted, "
+            f"or still running); the {phase} model in use is the last finished one, {since}.")
+
+
+def begin_phase(cfg: Config, phase: str, started_from: dict[str, object] | None = None) -> PhaseFiles:
+    """Start a run of ``phase`` in unfinished files; the last finished ones stay until :func:`finish_phase`.
+
+    ``started_from`` is the record (:func:`read_record`) of the model this run
+    builds on, read when the lesson loaded it (lesson 06: the transfer model
+    that :func:`helpers.training.phase_model_help` yields); without it, the
+    record on disk now. Files left by an interrupted run are replaced, and a
+    sentence says so.
+    """
+    note = interrupted_note(cfg, phase)
+    if note is not None:
+        print(note, "This run starts afresh.")
+    files = PhaseFiles(unfinished_path(model_path(cfg, phase)), unfinished_path(log_path(cfg, phase)))
+    for path in (files.model, files.log):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+    write_text_atomic(unfinished_path(identity_path(cfg, phase)),
+                      json.dumps(_new_record(cfg, phase, started_from), indent=2) + "\n")
+    return files
+
+
+def finish_phase(cfg: Config, phase: str) -> list[Path]:
+    """Put the run :func:`begin_phase` started in place of the last finished one; retire the phases built on it.
+
+    The model, the log and, last, the record replace the old ones
+    (``os.replace``: each one at once). The phases built on this one were
+    built on its old model, so their files are deleted, as :func:`start_clean`
+    does. Returns those deleted files.
+
+    Raises:
+        FlowersError: when no run was started, or it saved no model (every
+            validation loss was NaN, say); the last finished files are kept.
+            Also, after putting the new files in place, when the model this
+            run was built on was trained again while it ran: the lesson to
+            run again is named, and later lessons refuse the mixed lineage.
+    """
+    record_file = unfinished_path(identity_path(cfg, phase))
+    record = _read_record_file(record_file)
+    files = PhaseFiles(unfinished_path(model_path(cfg, phase)), unfinished_path(log_path(cfg, phase)))
+    lesson = phase_lesson(phase)
+    if not record:
+        raise FlowersError(f"No unfinished run of the {phase} phase to finish in {record_file.parent}: run the "
+                           f"training cells of lesson {lesson} from the top.")
+    if not files.model.exists():
+        raise FlowersError(f"This run of the {phase} phase saved no model (no epoch had a usable validation "
+                           f"loss); the last finished {phase} files are kept. Run lesson {lesson} again.")
+    later = [p for p in _later_files(cfg, phase) if p.exists()]
+    for path in later:
+        path.unlink()
+    os.replace(files.model, model_path(cfg, phase))
+    if files.log.exists():
+        os.replace(files.log, log_path(cfg, phase))
+    os.replace(record_file, identity_path(cfg, phase))
+    base = record.get("started_from")
+    if isinstance(base, dict):
+        current = read_record(cfg, str(base.get("phase", "")))
+        if current.get("run") != base.get("run"):
+            raise FlowersError(f"Lesson {phase_lesson(str(base.get('phase')))} trained a new {base.get('phase')} "
+                               f"model while this run of the {phase} phase was training on the earlier one, so "
+                               f"the two no longer belong together: run lesson {lesson} again.")
+    return later
 
 
 def read_record(cfg: Config, phase: str) -> dict[str, object]:

@@ -16,8 +16,10 @@ telling a better model from a worse one. Both write, under ``build/models/``
 and ``build/logs/`` (:mod:`helpers.runs` names the files): that best model
 (``ModelCheckpoint``, ``.keras``) and the per-epoch history (``CSVLogger``),
 so results survive a kernel restart.
-A phase always starts clean (:func:`helpers.runs.start_clean`): it deletes its
-own old checkpoint and log first, so a rerun never mixes two runs' states.
+A run trains into unfinished files (:func:`helpers.runs.begin_phase`) that
+replace the last finished model and log only when it ends
+(:func:`helpers.runs.finish_phase`): a rerun never mixes two runs' states,
+and an interrupted one loses nothing that had finished.
 """
 
 from __future__ import annotations
@@ -36,7 +38,17 @@ from keras import layers
 from helpers.config import Config
 from helpers.errors import FlowersError
 from helpers.models import layer_index
-from helpers.runs import check_identity, log_path, model_path, phase_lesson, start_clean
+from helpers.runs import (
+    begin_phase,
+    check_identity,
+    finish_phase,
+    interrupted_note,
+    log_path,
+    model_path,
+    phase_lesson,
+    read_record,
+    unfinished_path,
+)
 
 
 def distribution_strategy(devices: list[str] | None = None):
@@ -161,8 +173,11 @@ def make_callbacks(cfg: Config, phase: str, patience: int = PATIENCE,
     leaves the kept average in the model. For the same reason a saved
     checkpoint's optimizer state is swapped: evaluate and predict with it,
     but do not resume training from it.
+
+    They write the unfinished files of the run :func:`helpers.runs.begin_phase`
+    started; :func:`helpers.runs.finish_phase` puts them in place.
     """
-    checkpoint, log = model_path(cfg, phase), log_path(cfg, phase)
+    checkpoint, log = unfinished_path(model_path(cfg, phase)), unfinished_path(log_path(cfg, phase))
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     log.parent.mkdir(parents=True, exist_ok=True)
     averaging = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if average_weights else []
@@ -210,9 +225,11 @@ def fit_phase(cfg: Config, model, gens, phase: str, epochs: int, initial_epoch: 
     is the configuration's (``None``: a full pass, ``ceil(samples / batch)``).
     When the model's optimizer averages its weights (:func:`compile_finetune`),
     validation and the kept model use the average (:func:`make_callbacks`).
-    The phase starts clean (:func:`helpers.runs.start_clean`).
+    The run trains into unfinished files, which replace the phase's last
+    finished ones when it ends (:func:`helpers.runs.begin_phase`,
+    :func:`helpers.runs.finish_phase`).
     """
-    start_clean(cfg, phase)
+    begin_phase(cfg, phase)
     start = time.perf_counter()
     history = model.fit(
         gens.train, epochs=initial_epoch + epochs, initial_epoch=initial_epoch,
@@ -221,6 +238,7 @@ def fit_phase(cfg: Config, model, gens, phase: str, epochs: int, initial_epoch: 
         verbose=verbose,
     )
     seconds = time.perf_counter() - start
+    finish_phase(cfg, phase)
     return PhaseResult(phase, dict(history.history), initial_epoch, len(history.epoch), seconds)
 
 
@@ -248,30 +266,45 @@ def read_log(cfg: Config, phase: str) -> dict[str, list[float]]:
 
 
 @contextmanager
-def phase_model_help(cfg: Config, phase: str) -> Iterator[None]:
+def phase_model_help(cfg: Config, phase: str) -> Iterator[dict[str, object]]:
     """Wrap the ``keras.models.load_model`` call of ``phase``'s saved model: one clear message when it cannot be used.
 
     Lesson 06 wraps its own ``load_model`` call in it; :func:`load_phase_model` does too.
     Before the call it stops when the model is missing or belongs to another
     split or run (:func:`helpers.runs.check_identity`); a file the call cannot
-    read (cut off by an interrupted run, say) becomes a message too.
+    read (cut off by an interrupted run, say) becomes a message too. When a
+    run of the phase started and has not finished, a sentence says that the
+    last finished model is the one loaded.
+
+    Yields:
+        the model's record (:func:`helpers.runs.read_record`), read with the
+        model: what a phase built on it records as its origin
+        (:func:`helpers.runs.begin_phase`).
 
     Raises:
-        FlowersError: for those cases, naming the lesson to run (again).
+        FlowersError: for those cases, naming the lesson to run (again), and
+            when another run put a new model in place while this one was read.
     """
     path, lesson = model_path(cfg, phase), phase_lesson(phase)
+    note = interrupted_note(cfg, phase)
+    if note is not None:
+        print(note)
     if not path.exists():
         raise FlowersError(f"This lesson needs the {phase} model ({path}), which does not exist yet. "
                            f"Run lesson {lesson} first.")
     check_identity(cfg, phase)
+    record = read_record(cfg, phase)
     try:
-        yield
+        yield record
     except FlowersError:
         raise
     except Exception as exc:
         raise FlowersError(f"The saved {phase} model {path} cannot be read ({type(exc).__name__}); it is "
                            f"probably damaged, by an interrupted run for example. Run lesson {lesson} "
                            f"again.") from None
+    if read_record(cfg, phase).get("run") != record.get("run"):
+        raise FlowersError(f"Lesson {lesson} put a new {phase} model in place while this cell was loading "
+                           f"the earlier one: run this cell again.")
 
 
 def load_phase_model(cfg: Config, phase: str):

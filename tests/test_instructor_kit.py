@@ -348,3 +348,51 @@ def test_slides_build_with_an_index_whose_links_resolve(fake_build: Path, tmp_pa
         page = (out / deck).read_text(encoding="utf-8")
         assert "Reveal.initialize" in page and '<section' in page
     assert ("executed lessons" if executed else "notebooks/") in _text(out / "index.html")
+
+
+def _broken_build(tmp_path: Path) -> Path:
+    """Executed lessons 01-03 as broken runs leave them: 02 stopped with an error, 03 cut off mid-write."""
+    build = tmp_path / "build"
+    (build / "executed").mkdir(parents=True)
+    for path in LESSONS[:3]:
+        shutil.copy(path, build / "executed" / path.name)
+    failed = _read(LESSONS[1])
+    failed.metadata["papermill"] = {"exception": True}
+    code = next(c for c in failed.cells if c.cell_type == "code")
+    code.outputs = [nbformat.v4.new_output("error", ename="FlowersError", evalue="no photos", traceback=[])]
+    nbformat.write(failed, build / "executed" / LESSONS[1].name)
+    cut = build / "executed" / LESSONS[2].name
+    cut.write_bytes(LESSONS[2].read_bytes()[:700])                 # a full disk or a killed run
+    return build
+
+
+def test_the_site_names_a_cut_off_lesson_skips_it_and_marks_a_failed_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    build = _broken_build(tmp_path)
+    written = course_site.build_html(build, build / "site")
+    out = capsys.readouterr().out
+    assert f"Skipped, not a readable notebook (cut off or damaged; run the lesson again): {LESSONS[2].name}." in out
+    assert f"Marked as failed in the site (their runs stopped with an error): {LESSONS[1].stem}." in out
+    assert sorted(p.name for p in written) == sorted(["index.html", f"{LESSONS[0].stem}.html",
+                                                      f"{LESSONS[1].stem}.html"])
+    index = _text(build / "site" / "index.html")
+    assert index.count("(run failed)") == 1 and index.index("(run failed)") > index.index("Lesson 02")
+    assert "Run failed." in _text(build / "site" / f"{LESSONS[1].stem}.html")
+    assert "Run failed." not in _text(build / "site" / f"{LESSONS[0].stem}.html")
+    assert course_site.read_lesson(LESSONS[0]).failed is False
+
+
+def test_slides_and_the_student_edition_skip_a_cut_off_notebook_by_name(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    build = _broken_build(tmp_path)
+    executed = sorted((build / "executed").iterdir())
+    assert [p.name for p, _ in course_site.readable_lessons(executed)] == [p.name for p in LESSONS[:2]]
+    assert LESSONS[2].name in capsys.readouterr().out
+    out = tmp_path / "student"
+    out.mkdir()
+    earlier = out / LESSONS[2].name
+    earlier.write_text("an earlier student edition")
+    written = student.build(executed, out)
+    assert [p.name for p in written] == [p.name for p in LESSONS[:2]]
+    assert LESSONS[2].name in capsys.readouterr().out
+    assert earlier.read_text() == "an earlier student edition"        # kept, not replaced by a cut-off one

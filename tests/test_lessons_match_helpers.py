@@ -279,7 +279,7 @@ def test_lesson_06_fits_with_the_callbacks_fit_phase_gives_an_averaging_model(
 
     cfg = load_config(env={}, profile="smoke", data_dir=tmp_path, build_dir=tmp_path)
     monkeypatch.setattr(training, "read_log", lambda cfg, phase: {"val_loss": [0.9, 0.8]})
-    monkeypatch.setattr(runs, "start_clean", lambda cfg, phase: [])
+    monkeypatch.setattr(runs, "begin_phase", lambda cfg, phase, started_from=None: None)
     passed: dict[str, object] = {}
 
     class StandIn:
@@ -289,7 +289,8 @@ def test_lesson_06_fits_with_the_callbacks_fit_phase_gives_an_averaging_model(
 
     ns = run_cell(lesson_cell("06", "training.make_callbacks(cfg, \"finetune\""),
                   {"keras": keras, "training": training, "runs": runs, "time": time, "cfg": cfg, "model": StandIn(),
-                   "gens": type("G", (), {"train": None, "validation": None})(), "verbose": 0})
+                   "gens": type("G", (), {"train": None, "validation": None})(), "verbose": 0,
+                   "transfer_record": {}})
     assert ns["initial_epoch"] == 2 and passed["initial_epoch"] == 2
     mine = passed["callbacks"]
     theirs = training.make_callbacks(cfg, "finetune", training.FINETUNE_PATIENCE, average_weights=True)
@@ -303,6 +304,24 @@ def test_lesson_06_fits_with_the_callbacks_fit_phase_gives_an_averaging_model(
     averaging = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
     training.compile_finetune(averaging)
     assert training.averages_weights(averaging), "so fit_phase asks make_callbacks for average_weights=True"
+
+
+def test_lesson_05_writes_the_unfinished_files_make_callbacks_names_and_finishes_them(tmp_path: Path) -> None:
+    """Lesson 05's callbacks are make_callbacks' (the unfinished files), and its next cell puts them in place."""
+    from helpers import runs
+    from helpers.config import load_config
+
+    cfg = load_config(env={}, profile="smoke", data_dir=tmp_path, build_dir=tmp_path)
+    ns = run_cell(lesson_cell("05", "files = runs.begin_phase(cfg, \"transfer\")"),
+                  {"keras": keras, "runs": runs, "cfg": cfg})
+    mine, theirs = ns["callbacks"], training.make_callbacks(cfg, "transfer")
+    assert [type(c) for c in mine] == [type(c) for c in theirs]
+    for a, b in zip(mine, theirs):
+        for attribute in ("monitor", "patience", "restore_best_weights", "save_best_only", "filepath", "filename"):
+            assert getattr(a, attribute, None) == getattr(b, attribute, None), (type(a).__name__, attribute)
+    assert mine[0].filepath == str(runs.unfinished_path(runs.model_path(cfg, "transfer")))
+    finish = lesson_cell("05", "runs.finish_phase(cfg, \"transfer\")")
+    assert finish.index("finish_phase") < finish.index("update_results(")   # numbers follow the finished record
 
 
 def _lesson_06_finetune_compile_matches_compile_finetune(mine: keras.Model) -> None:

@@ -257,6 +257,61 @@ def test_a_damaged_weights_file_is_kept_aside_and_downloaded_again(
     assert (cache / "models" / "mobilenet_v2_weights_notop.h5.damaged").read_bytes() == b"\x89HDF\r\n\x1a\n cut off"
 
 
+def test_a_weights_file_of_another_width_is_named_kept_aside_and_fetched_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """Width-0.5 weights under the 0.35 name: Keras' shape-mismatch ValueError names no file; the course does."""
+    cache = tmp_path / "keras"
+    (cache / "models").mkdir(parents=True)
+    cfg = load_config(env={}, profile="full", backbone="mobilenet_v2_035", data_dir=tmp_path / "d",
+                      build_dir=tmp_path / "b")
+    weights = cache / "models" / models.backbone_spec(cfg).weights_file(cfg.image_size)
+    weights.write_bytes(b"width 0.5")
+    monkeypatch.setattr(models, "_keras_cache", lambda: cache)
+
+    def keras_build(self, weights_arg, input_shape):      # what Keras does: read the cached file, or download
+        if not weights.exists():
+            weights.write_bytes(b"width 0.35")
+        if weights.read_bytes() != b"width 0.35":
+            raise ValueError("Shape mismatch in layer #10 (named block_1_project)for weight block_1_project/kernel. "
+                             "Weight expects shape (1, 1, 48, 8). Received saved weight with shape (1, 1, 48, 16)")
+        return "a base"
+
+    monkeypatch.setattr(models.BackboneSpec, "build", keras_build)
+    assert models.load_base(cfg) == "a base"
+    out = capsys.readouterr().out
+    assert (f"The weights file {weights.name} in {weights.parent} does not fit MobileNetV2 (its shapes differ"
+            in out and "Downloading it again." in out)
+    assert weights.with_name(weights.name + ".damaged").read_bytes() == b"width 0.5"
+    weights.write_bytes(b"width 0.5")                       # wrong again, and this time offline: one message
+
+    def offline_build(self, weights_arg, input_shape):
+        if weights.exists():
+            raise ValueError("Shape mismatch in layer #1")
+        raise Exception(f"URL fetch failure on https://example.invalid/{weights.name}: None -- offline")
+
+    monkeypatch.setattr(models.BackboneSpec, "build", offline_build)
+    with pytest.raises(FlowersError, match="Could not download the ImageNet weights of MobileNetV2"):
+        models.load_base(cfg)
+
+
+def test_each_backbone_names_the_weights_file_keras_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BackboneSpec.weights_file against Keras itself: the name each constructor asks get_file for."""
+    from keras.src.utils import file_utils
+
+    asked: list[str] = []
+
+    def get_file(fname=None, origin=None, **kwargs):
+        asked.append(fname)
+        raise LookupError("stop here")
+
+    monkeypatch.setattr(file_utils, "get_file", get_file)
+    for spec in models.BACKBONES.values():
+        for side in sorted({spec.image_size, 224, 160}):
+            with pytest.raises(LookupError):
+                spec.build("imagenet", (side, side, 3))
+            assert asked[-1] == spec.weights_file(side), (spec.name, side)
+
+
 def _phase_files(cfg: Config) -> None:
     runs.start_clean(cfg, "transfer")        # the record a real phase writes first
 

@@ -105,3 +105,89 @@ def test_the_cached_features_head_is_lesson_04_s_head_without_its_pooling() -> N
     cached = features.feature_head(8, 5, hidden=32)
     assert models.architecture(cached) == models.architecture(full)[-len(cached.layers):]
     assert [layer.name for layer in cached.layers] == [layer.name for layer in full.layers][-len(cached.layers):]
+
+
+def _train(cfg: Config, phase: str, value: float, started_from: dict | None = None, finish: bool = True) -> None:
+    """A stand-in run of ``phase``: a one-weight Keras model saved where ModelCheckpoint would, and a log line."""
+    import keras
+
+    files = runs.begin_phase(cfg, phase, started_from=started_from)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, kernel_initializer="zeros",
+                                                                    bias_initializer=keras.initializers.Constant(value))])
+    model.save(files.model)
+    files.log.write_text(f"epoch,val_loss\n0,{value}\n")
+    if finish:
+        runs.finish_phase(cfg, phase)
+
+
+def _bias(path: Path) -> float:
+    import keras
+
+    return float(keras.models.load_model(path).layers[-1].bias.numpy()[0])
+
+
+def test_an_interrupted_rerun_of_lesson_05_keeps_the_finished_models_and_says_so(
+        smoke_cfg: Config, capsys: pytest.CaptureFixture[str]) -> None:
+    from helpers import training
+
+    _train(smoke_cfg, "transfer", 1.0)
+    with training.phase_model_help(smoke_cfg, "transfer") as transfer_record:
+        pass
+    _train(smoke_cfg, "finetune", 2.0, started_from=transfer_record)
+    finished = {phase: runs.model_path(smoke_cfg, phase).read_bytes() for phase in ("transfer", "finetune")}
+    _train(smoke_cfg, "transfer", 3.0, finish=False)                    # lesson 05 again, stopped halfway
+    assert {phase: runs.model_path(smoke_cfg, phase).read_bytes() for phase in finished} == finished
+    assert _bias(runs.model_path(smoke_cfg, "transfer")) == 1.0        # still loadable, the finished one
+    runs.check_identity(smoke_cfg, "finetune")                          # the lineage still chains
+    capsys.readouterr()
+    with training.phase_model_help(smoke_cfg, "transfer"):               # lesson 06 says which model it uses
+        pass
+    assert "lesson 05's transfer phase started and did not finish" in capsys.readouterr().out
+    _train(smoke_cfg, "transfer", 4.0)                                  # run again to the end
+    assert "did not finish" in capsys.readouterr().out                 # the leftover run is named once
+    assert _bias(runs.model_path(smoke_cfg, "transfer")) == 4.0
+    assert runs.interrupted_note(smoke_cfg, "transfer") is None
+    assert not runs.model_path(smoke_cfg, "finetune").exists()          # built on the old one: retired
+    assert not list(runs.model_path(smoke_cfg, "transfer").parent.glob("*.unfinished.*"))
+
+
+def test_a_run_that_saved_no_model_keeps_the_last_finished_one(smoke_cfg: Config) -> None:
+    from helpers.errors import FlowersError
+
+    _train(smoke_cfg, "transfer", 1.0)
+    record = runs.read_record(smoke_cfg, "transfer")
+    runs.begin_phase(smoke_cfg, "transfer")                              # every val_loss NaN: no checkpoint
+    with pytest.raises(FlowersError, match="saved no model .* the last finished transfer files are kept"):
+        runs.finish_phase(smoke_cfg, "transfer")
+    assert runs.read_record(smoke_cfg, "transfer") == record and _bias(runs.model_path(smoke_cfg, "transfer")) == 1.0
+    with pytest.raises(FlowersError, match="No unfinished run of the finetune phase"):
+        runs.finish_phase(smoke_cfg, "finetune")
+
+
+def test_lesson_06_records_the_transfer_model_it_loaded_not_the_one_on_disk_at_the_end(smoke_cfg: Config) -> None:
+    """The two-tab race of lessons 05 and 06, in order: 06 loads, 05 finishes a new model, 06 finishes."""
+    from helpers import training
+    from helpers.errors import FlowersError
+
+    _train(smoke_cfg, "transfer", 1.0)
+    with training.phase_model_help(smoke_cfg, "transfer") as loaded:     # lesson 06 loads run A
+        pass
+    _train(smoke_cfg, "transfer", 5.0)                                  # lesson 05, in another tab, finishes B
+    with pytest.raises(FlowersError, match="Lesson 05 trained a new transfer model while this run of the "
+                                           "finetune phase was training on the earlier one.*run lesson 06 again"):
+        _train(smoke_cfg, "finetune", 2.0, started_from=loaded)
+    assert runs.read_record(smoke_cfg, "finetune")["started_from"] == loaded
+    with pytest.raises(FlowersError, match="built on an earlier transfer model.*run lesson 06 again"):
+        training.phase_model_help(smoke_cfg, "finetune").__enter__()     # lesson 07 refuses the mixed lineage
+    _train(smoke_cfg, "finetune", 2.0, started_from=runs.read_record(smoke_cfg, "transfer"))   # 06 again
+    runs.check_identity(smoke_cfg, "finetune")
+
+
+def test_a_model_replaced_while_it_was_loading_is_refused(smoke_cfg: Config) -> None:
+    from helpers import training
+    from helpers.errors import FlowersError
+
+    _train(smoke_cfg, "transfer", 1.0)
+    with pytest.raises(FlowersError, match="put a new transfer model in place while this cell was loading"):
+        with training.phase_model_help(smoke_cfg, "transfer"):
+            _train(smoke_cfg, "transfer", 5.0)                          # lesson 05 finishes during the load

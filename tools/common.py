@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from helpers.config import REPO_ROOT
 
@@ -80,3 +81,32 @@ def machine_info(frameworks: bool = False) -> dict[str, object]:
         info.update(tensorflow=tf.__version__, keras=keras.__version__,
                     gpus=len(tf.config.list_physical_devices("GPU")))
     return info
+
+
+def read_notebook(path: Path) -> Any:
+    """The notebook at ``path`` (an ``nbformat`` node), or ``None`` when it cannot be read as one.
+
+    A lesson cut off while it was written (a full disk, a killed run) or
+    damaged by hand is not JSON, or not a notebook: the tools skip it and
+    name it (:func:`unreadable_note`) rather than stop.
+    """
+    import nbformat
+
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception:   # NotJSONError, ValueError, OSError, a validation error: all mean "not usable"
+        return None
+
+
+def unreadable_note(paths: list[Path]) -> str:
+    """The sentence that names the notebooks a tool skipped because :func:`read_notebook` could not read them."""
+    names = ", ".join(p.name for p in paths)
+    return (f"Skipped, not a readable notebook (cut off or damaged; run the lesson again): {names}.")
+
+
+def run_failed(nb: Any) -> bool:
+    """Whether an executed lesson's run stopped with an error (papermill marks it; an error output shows it)."""
+    if nb.metadata.get("papermill", {}).get("exception"):
+        return True
+    return any(out.get("output_type") == "error" for cell in nb.cells if cell.cell_type == "code"
+               for out in cell.get("outputs", []))

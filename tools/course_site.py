@@ -40,7 +40,15 @@ import nbformat
 from helpers.results import results_in
 from helpers.runs import PHASES
 from tools import slides
-from tools.common import LESSON_STEM_GLOB, default_build_dir, lesson_paths, lessons_in
+from tools.common import (
+    LESSON_STEM_GLOB,
+    default_build_dir,
+    lesson_paths,
+    lessons_in,
+    read_notebook,
+    run_failed,
+    unreadable_note,
+)
 
 RUN_TUTORIAL_FIRST = "run `make tutorial` first (FLOWERS_PROFILE=smoke make tutorial works offline)"
 
@@ -69,16 +77,35 @@ class Lesson:
     title: str
     #: The "You will learn to:" bullets, as markdown.
     objectives: tuple[str, ...]
+    #: Whether the executed run of the lesson stopped with an error (:func:`tools.common.run_failed`).
+    failed: bool = False
 
 
-def read_lesson(path: Path) -> Lesson:
-    """Title and objectives from the lesson's first cell ("# Lesson NN — Title", "**You will learn to:**")."""
-    nb = nbformat.read(path, as_version=4)
+#: What the index and the page of a lesson whose run stopped with an error say.
+FAILED_NOTE = ("This lesson's run stopped with an error: the page shows it up to the error. Fix the cause and "
+               "run `make tutorial` again.")
+
+
+def read_lesson(path: Path, nb: nbformat.NotebookNode | None = None) -> Lesson:
+    """Title and objectives from the lesson's first cell ("# Lesson NN — Title", "**You will learn to:**").
+
+    ``nb`` is the notebook already read from ``path``, if it was.
+    """
+    nb = nbformat.read(path, as_version=4) if nb is None else nb
     first = nb.cells[0].source if nb.cells else ""
     title = _TITLE.search(first)
     return Lesson(stem=path.stem, number=path.stem[:2],
                   title=title.group("title") if title else path.stem[3:].replace("_", " ").capitalize(),
-                  objectives=tuple(parse_objectives(first)))
+                  objectives=tuple(parse_objectives(first)), failed=run_failed(nb))
+
+
+def readable_lessons(paths: list[Path]) -> list[tuple[Path, nbformat.NotebookNode]]:
+    """The readable lessons of ``paths``, each with its notebook; the others are named and skipped."""
+    read = [(path, read_notebook(path)) for path in paths]
+    skipped = [path for path, nb in read if nb is None]
+    if skipped:
+        print(unreadable_note(skipped))
+    return [(path, nb) for path, nb in read if nb is not None]
 
 
 def parse_objectives(markdown: str) -> list[str]:
@@ -112,6 +139,7 @@ def _page(title: str, body: str) -> str:
          line-height: 1.45; color: #222; }
   h1 { margin-bottom: .2rem; } .lesson { border-top: 1px solid #ddd; padding: .6rem 0; }
   .times, .note { color: #555; font-size: .95rem; }
+  .failed { color: #a40000; }
   table { border-collapse: collapse; margin: .5rem 0 1rem; }
   th, td { border: 1px solid #ccc; padding: .25rem .6rem; text-align: left; }
   code { background: #f4f4f4; padding: 0 .2rem; }"""
@@ -253,9 +281,11 @@ def index_html(lessons: list[Lesson], times: dict[str, dict[str, float]], result
         measured = [f"{html.escape(p)}: {format_seconds(t[lesson.stem])}" for p, t in times.items()
                     if lesson.stem in t]
         objectives = _markdown("\n".join(f"- {o}" for o in lesson.objectives)) if lesson.objectives else ""
+        failed = f'<p class="failed"><strong>Run failed.</strong> {html.escape(FAILED_NOTE)}</p>\n'
         items.append(
             f'<section class="lesson">\n<h2><a href="{lesson.stem}.html">Lesson {lesson.number} — '
-            f"{html.escape(lesson.title)}</a></h2>\n"
+            f"{html.escape(lesson.title)}</a>{' (run failed)' if lesson.failed else ''}</h2>\n"
+            + (failed if lesson.failed else "") +
             f"<p><strong>You will learn to:</strong></p>\n{objectives}\n"
             f'<p class="times">Run time: {" · ".join(measured) if measured else "not measured yet"}</p>\n'
             "</section>")
@@ -291,15 +321,21 @@ def build_html(build_dir: Path, out_dir: Path) -> list[Path]:
     missing = sorted({p.name for p in lesson_paths()} - {p.name for p in executed})
     if missing:
         print(f"Not executed yet, so not in the site: {', '.join(missing)} ({RUN_TUTORIAL_FIRST}).")
-    lessons = [read_lesson(p) for p in executed]
+    readable = readable_lessons(executed)
+    if not readable:
+        raise SystemExit(f"No readable executed lesson in {build_dir / 'executed'}: {RUN_TUTORIAL_FIRST}.")
+    lessons = [read_lesson(path, nb) for path, nb in readable]
+    failed = [lesson.stem for lesson in lessons if lesson.failed]
+    if failed:
+        print(f"Marked as failed in the site (their runs stopped with an error): {', '.join(failed)}.")
     out_dir.mkdir(parents=True, exist_ok=True)
     _remove_stale(out_dir, ".html", {f"{lesson.stem}.html" for lesson in lessons})
     exporter = HTMLExporter()
     written = []
-    for i, (path, lesson) in enumerate(zip(executed, lessons)):
-        nb = nbformat.read(path, as_version=4)
+    for i, ((_, nb), lesson) in enumerate(zip(readable, lessons)):
         nav = nbformat.v4.new_markdown_cell(_navigation(lessons, i))
-        nb.cells = [nav, *nb.cells, nbformat.v4.new_markdown_cell(nav.source)]
+        warning = [nbformat.v4.new_markdown_cell(f"**Run failed.** {FAILED_NOTE}")] if lesson.failed else []
+        nb.cells = [nav, *warning, *nb.cells, nbformat.v4.new_markdown_cell(nav.source)]
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": f"Lesson {lesson.number}"}})
         target = out_dir / f"{lesson.stem}.html"
         target.write_text(body, encoding="utf-8")
@@ -320,7 +356,7 @@ def build_slides(build_dir: Path, out_dir: Path) -> list[Path]:
     Returns the pages written, the index first. Raises :class:`tools.slides.RevealMissing`
     (one message) when reveal.js has not been installed with ``npm ci``.
     """
-    sources = lessons_in(build_dir / "executed")
+    sources = [path for path, _ in readable_lessons(lessons_in(build_dir / "executed"))]
     origin = "the executed lessons (with outputs)"
     if not sources:
         sources = lesson_paths()

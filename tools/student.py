@@ -32,7 +32,15 @@ from nbconvert import NotebookExporter
 from nbconvert.preprocessors import Preprocessor
 
 from tools import nbtool
-from tools.common import LESSON_GLOB, PLACEHOLDER_TAG, SOLUTION_TAG, default_build_dir, lesson_paths
+from tools.common import (
+    LESSON_GLOB,
+    PLACEHOLDER_TAG,
+    SOLUTION_TAG,
+    default_build_dir,
+    lesson_paths,
+    read_notebook,
+    unreadable_note,
+)
 
 #: A markdown line that opens the worked solution of exercise N.
 SOLUTION_HEADING = re.compile(r"^###[ \t]+Solution[ \t]+(\d+)[ \t]*$", re.MULTILINE)
@@ -110,14 +118,21 @@ def build(notebooks: list[Path], out_dir: Path) -> list[Path]:
 
     Lessons left in ``out_dir`` by an earlier build that are not in
     ``notebooks`` are removed, so the folder holds exactly this edition.
+    A lesson that is not a readable notebook (cut off, damaged) is named and
+    skipped; its earlier student edition, if any, is kept.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    skipped = [path for path in notebooks if read_notebook(path) is None]
+    if skipped:
+        print(unreadable_note(skipped))
     names = {p.name for p in notebooks}
     for stale in out_dir.glob(LESSON_GLOB):
         if stale.name not in names:
             stale.unlink()
     written = []
     for path in notebooks:
+        if path in skipped:
+            continue
         target = out_dir / path.name
         nbformat.write(student_edition(path), target)
         written.append(target)
