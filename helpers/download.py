@@ -20,7 +20,7 @@ import json
 import shutil
 import tarfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from scipy.io import loadmat
 
 from helpers import synthetic
 from helpers.config import Config
+from helpers.disk import disk_error, is_disk_error
 from helpers.errors import FlowersError
 from helpers.files import md5_of, write_text_atomic
 from helpers.flowers17 import ARCHIVE_NAME
@@ -191,6 +192,11 @@ def _fetch(cfg: Config, name: str, url: str, md5: str | None, variable: str) -> 
         if "hash" not in str(exc).lower():
             raise
         raise FlowersError(_corrupt_message(url, md5, variable)) from None
+    except OSError as exc:
+        remove_path(partial)
+        if not is_disk_error(exc):
+            raise
+        raise disk_error(exc, downloads, f"download {name} from {url}") from None
     except Exception as exc:  # get_file wraps every network failure in a bare Exception
         remove_path(partial)
         if "URL fetch failure" not in str(exc):
@@ -288,6 +294,8 @@ def archive_guard(cfg: Config, verbose: bool = True) -> Iterator[str | None]:
             forget_unfinished()
             raise FlowersError(_corrupt_message(cfg.archive_url, md5, "FLOWERS17_MD5")) from None
         except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+            if is_disk_error(exc):
+                raise _disk_full_guard(exc, cfg, fresh, forget_unfinished) from None
             if not archive.exists():  # the download failed, not the extraction
                 forget_unfinished()
                 raise
@@ -307,6 +315,29 @@ def archive_guard(cfg: Config, verbose: bool = True) -> Iterator[str | None]:
         if fresh:
             write_text_atomic(source, json.dumps({"url": cfg.archive_url, "md5": md5}))
         write_text_atomic(extracted / ".complete", f"{cfg.archive_url} {md5}\n")
+
+
+def _disk_full_guard(exc: OSError, cfg: Config, fresh: bool, forget_unfinished: Callable[[], None]) -> FlowersError:
+    """:func:`archive_guard`'s message for a full, read-only or forbidden folder: a checked download is kept.
+
+    When the extraction failed, the archive had passed ``get_file``'s md5
+    check: it is kept and recorded as finished (or, where even that small
+    record cannot be written, its record is removed, so that the next run
+    checks its md5 and reuses it), and the message says so.
+    """
+    downloads = cfg.work_dir / "downloads"
+    archive, source = downloads / ARCHIVE_NAME, downloads / f"{ARCHIVE_NAME}.source"
+    forget_unfinished()
+    if not archive.exists():
+        return disk_error(exc, downloads, f"download {ARCHIVE_NAME} from {cfg.archive_url}")
+    if fresh:
+        try:
+            write_text_atomic(source, json.dumps({"url": cfg.archive_url, "md5": expected_md5(cfg)}))
+        except FlowersError:
+            remove_path(source)
+    return disk_error(exc, downloads, f"extract {ARCHIVE_NAME}", needs=archive.stat().st_size,
+                      kept="The archive passed its md5 check and was kept: the next run extracts it "
+                           "without downloading it again.")
 
 
 def download_archive(cfg: Config, verbose: bool = True) -> Path:

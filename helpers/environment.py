@@ -18,6 +18,8 @@ import warnings
 from collections.abc import Iterator
 
 from helpers.config import Config, load_config, positive_number
+from helpers.disk import check_writable
+from helpers.flowers17 import ARCHIVE_BYTES
 
 #: Versions the course is tested with: ``(lowest, first unsupported)``.
 SUPPORTED: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
@@ -159,6 +161,25 @@ def repeatability_line(cfg: Config) -> str:
             "other numbers on every run.")
 
 
+def check_folders(cfg: Config) -> None:
+    """Stop at setup when a folder the lessons write cannot be written, or the data folder lacks room.
+
+    The data folder (``work_dir`` and its ``downloads/``) and the build folder
+    with its ``models/`` and ``logs/`` are made if missing and tried with a
+    small temporary file. Until the archive has been extracted, the full
+    profile's data folder needs room for the archive and its photos.
+
+    Raises:
+        helpers.disk.DiskError: naming the folder and what to do.
+    """
+    extracted = cfg.work_dir / "downloads" / "17flowers_extracted" / ".complete"
+    needs = 0 if cfg.synthetic or extracted.exists() else 2 * ARCHIVE_BYTES
+    check_writable(cfg.work_dir / "downloads", "data folder", needs)
+    check_writable(cfg.work_dir, "data folder")
+    for folder in (cfg.build_dir, cfg.build_dir / "models", cfg.build_dir / "logs"):
+        check_writable(folder, "build folder")
+
+
 def setup(learning_rate: float | None = None, **overrides: object) -> Config:
     """Build the configuration, seed everything, make training repeatable, and print the lesson's starting facts.
 
@@ -179,6 +200,7 @@ def setup(learning_rate: float | None = None, **overrides: object) -> Config:
     if learning_rate is not None:
         positive_number(learning_rate, "learning_rate")
     cfg = load_config(**overrides)   # checked before TensorFlow loads: a wrong setting stops at once
+    check_folders(cfg)
     tf = import_tensorflow()
     import keras
 

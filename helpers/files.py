@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from helpers.disk import disk_error, is_disk_error
+
 
 def md5_of(path: Path) -> str:
     """The md5 hex digest of a file, read in 1 MiB blocks."""
@@ -26,13 +28,22 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 
     An interruption leaves either the old file or the new one, never a
     half-written one; a failed write removes its temporary file.
+
+    Raises:
+        helpers.disk.DiskError: when the folder is full, read-only or not
+            permitted; the old file, if any, is left as it was.
     """
     tmp = partial_path(path)
     try:
         tmp.write_bytes(data)
         tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if is_disk_error(exc):
+            raise disk_error(exc, Path(path).parent, f"write {Path(path).name}", needs=len(data)) from None
         raise
 
 

@@ -14,6 +14,8 @@ import re
 
 #: The archive's file name, for the download and for the synthetic stand-in.
 ARCHIVE_NAME = "17flowers.tgz"
+#: About the archive's size in bytes (60 MB; its photos take as much again once extracted).
+ARCHIVE_BYTES = 60_000_000
 
 #: The 17 species in the official order: image n has species SPECIES[(n - 1) // 80].
 SPECIES: tuple[str, ...] = (
