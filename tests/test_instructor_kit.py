@@ -4,7 +4,7 @@ The student edition is also run top to bottom under nbval in the smoke
 profile (:func:`test_student_edition_runs_under_nbval_in_the_smoke_profile`):
 every lesson, in one pytest run, in order, because later lessons use what
 earlier ones saved. That test takes several minutes, so it runs in
-`make check-student` (and CI); `make test` proves the same from its own
+`make check-student`; `make test` (and so CI) proves the same from its own
 lesson run in tests/test_student_edition.py.
 """
 
@@ -174,7 +174,7 @@ def test_student_command_writes_the_lessons_and_nothing_else(tmp_path: Path) -> 
 
 
 @pytest.mark.skipif(os.environ.get("FLOWERS_CHECK_STUDENT") != "1",
-                    reason="runs every lesson again (about 3 minutes): `make check-student`, which CI runs; "
+                    reason="runs every lesson again (about 3 minutes): `make check-student`; "
                            "make test proves the same from its own lesson run (tests/test_student_edition.py)")
 def test_student_edition_runs_under_nbval_in_the_smoke_profile(tmp_path: Path) -> None:
     """Slow (every lesson runs): the placeholders must not break anything the later cells need."""

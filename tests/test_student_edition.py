@@ -14,7 +14,7 @@ lesson did under nbval when:
 Points 1 and 2 read the notebooks; 3 and 4 read what the root conftest recorded
 while nbval ran the lessons (this module runs after them, on their worker).
 ``make check-student`` also runs the whole student edition under nbval (about
-three minutes on the development machine); ``.ci/run`` runs it.
+three minutes on the development machine), by hand: it would take CI over its budget.
 """
 
 from __future__ import annotations
