@@ -209,6 +209,11 @@ class PhaseFiles:
     log: Path
 
 
+def unfinished_files(cfg: Config, phase: str) -> PhaseFiles:
+    """The model and log a run of ``phase`` writes until :func:`finish_phase` puts them in place."""
+    return PhaseFiles(unfinished_path(model_path(cfg, phase)), unfinished_path(log_path(cfg, phase)))
+
+
 def interrupted_note(cfg: Config, phase: str) -> str | None:
     """One sentence when a run of ``phase`` started and did not finish (or is still running); else ``None``."""
     unfinished = unfinished_path(identity_path(cfg, phase))
@@ -233,7 +238,7 @@ def begin_phase(cfg: Config, phase: str, started_from: dict[str, object] | None 
     note = interrupted_note(cfg, phase)
     if note is not None:
         print(note, "This run starts afresh.")
-    files = PhaseFiles(unfinished_path(model_path(cfg, phase)), unfinished_path(log_path(cfg, phase)))
+    files = unfinished_files(cfg, phase)
     for path in (files.model, files.log):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.unlink(missing_ok=True)
@@ -259,7 +264,7 @@ def finish_phase(cfg: Config, phase: str) -> list[Path]:
     """
     record_file = unfinished_path(identity_path(cfg, phase))
     record = _read_record_file(record_file)
-    files = PhaseFiles(unfinished_path(model_path(cfg, phase)), unfinished_path(log_path(cfg, phase)))
+    files = unfinished_files(cfg, phase)
     lesson = phase_lesson(phase)
     if not record:
         raise FlowersError(f"No unfinished run of the {phase} phase to finish in {record_file.parent}: run the "
