@@ -8,16 +8,18 @@ STAMP  := $(VENV)/.installed-stamp
 # TensorFlow's C++ INFO lines ("oneDNN custom operations are on", ...) are noise here.
 export TF_CPP_MIN_LOG_LEVEL ?= 1
 
-.PHONY: help venv lint test check-student tutorial accuracy checked-outputs bench student slides html browser colab-links clean
+.PHONY: help venv lint test check-student tutorial accuracy checked-outputs bench own-photos student slides html browser colab-links clean
 
 help:
+	@echo "make venv             the virtual environment .venv with the pinned packages (every other target makes it too)"
 	@echo "make tutorial         run every lesson (profile: FLOWERS_PROFILE, default full) into build/"
 	@echo "make lint             ruff on the helpers, tools, tests, benchmark and lessons (pyproject.toml)"
 	@echo "make test             make lint, then unit tests + every notebook under nbval, smoke profile, offline"
-	@echo "make check-student    run the whole student edition under nbval (about 3 min; CI runs it after make test)"
+	@echo "make check-student    run the whole student edition under nbval (about 3 min; make test proves it from its own run)"
 	@echo "make accuracy         lessons 01, 05-07 on seeds 1, 2, 3 -> build/accuracy.json and accuracy.md (REPEATS=3: three training runs each; SEEDS=\"1 7\": other splits)"
 	@echo "make checked-outputs  re-execute the lessons (smoke) and store the checked outputs"
 	@echo "make bench            time pipelines, transfer vs cached features, fine-tune cuts, backbones -> build/bench.json"
+	@echo "make own-photos       development: a learner-like folder of 6 real species from ../shared -> data/own-photos"
 	@echo "make student          the lessons with each solution replaced by a placeholder -> build/student/"
 	@echo "make slides           offline reveal.js slide decks of the lessons -> build/slides/index.html (needs npm once)"
 	@echo "make html             the executed lessons as a browsable course -> build/site/index.html"
@@ -73,6 +75,10 @@ checked-outputs: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.bench
+
+# A folder of "your own photos" from the real archive (development machines; never commit it).
+own-photos: $(STAMP)
+	$(PY) -m tools.own_photos --archive ../shared/flowers17/17flowers.tgz --out data/own-photos
 
 student: $(STAMP)
 	$(PY) -m tools.student

@@ -16,6 +16,12 @@ from tools.common import SOLUTION_TAG
 AFTER_LESSONS_MODULES = ("tests/test_lesson_results.py", "tests/test_slides_browser.py",
                          "tests/test_student_edition.py")
 
+#: The slowest test modules (1-5 minutes each; ``make test`` prints the slowest tests), handed out right after
+#: the lessons. xdist would order groups by their number of tests, which puts these few-test, long
+#: modules last, where one of them can keep a worker busy minutes after the other has finished.
+SLOW_MODULES = ("tests/test_backbone_lessons.py", "tests/test_bench.py", "tests/test_repeatable.py",
+                "tests/test_backbones.py", "tests/test_training.py")
+
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
@@ -29,6 +35,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
       outputs the lessons printed and drew in this process.
     - Each other test module is one group, so its module-scoped fixtures (a trained
       model, a finished benchmark) are built once, not once per worker.
+    - The lessons go first, then :data:`SLOW_MODULES`, then the rest, so the
+      two workers end at about the same time.
 
     (xdist's own ``--dist loadgroup`` would do the first, but its marks do not
     reach the scheduler under pytest 9; this is xdist's documented hook.)
@@ -39,6 +47,16 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
             return "lessons" if path.endswith(".ipynb") or path in AFTER_LESSONS_MODULES else path
+
+        def _assign_work_unit(self, node: object) -> None:
+            if not getattr(self, "_longest_first", False):   # once, when the first group is handed out
+                first = ("lessons", *SLOW_MODULES)
+                order = sorted(self.workqueue.items(), key=lambda item: first.index(item[0])
+                               if item[0] in first else len(first))   # a stable sort keeps the rest's order
+                self.workqueue.clear()
+                self.workqueue.update(order)
+                self._longest_first = True
+            super()._assign_work_unit(node)
 
     return LessonsTogether(config, log)
 
@@ -64,6 +82,8 @@ def _disk_state() -> dict[str, tuple[int, int]]:
     for top in (cfg.data_dir, cfg.build_dir):
         for folder, _, files in os.walk(top):
             for name in files:
+                if name == ".lock-holder":   # who last took a folder's lock: no lesson reads it
+                    continue
                 path = os.path.join(folder, name)
                 try:
                     stat = os.stat(path)

@@ -25,7 +25,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock, Timeout
 from scipy.io import loadmat
 
 from helpers import synthetic
@@ -34,6 +33,7 @@ from helpers.disk import disk_error, is_disk_error
 from helpers.errors import FlowersError
 from helpers.files import md5_of, write_text_atomic
 from helpers.flowers17 import ARCHIVE_NAME
+from helpers.locks import data_folder, folder_lock
 
 #: The nine arrays of ``datasplits.mat``: ``trn1``, ``val1``, ``tst1``, ... ``tst3``.
 SPLITS_KEYS: tuple[str, ...] = tuple(f"{key}{which}" for which in (1, 2, 3) for key in ("trn", "val", "tst"))
@@ -41,39 +41,21 @@ SPLITS_KEYS: tuple[str, ...] = tuple(f"{key}{which}" for which in (1, 2, 3) for 
 
 # --------------------------------------------------------------------------- state on disk
 
-#: Seconds a second process waits for the data folder's lock before giving up.
-LOCK_TIMEOUT = 600.0
-
-
 @contextmanager
-def data_lock(cfg: Config, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+def data_lock(cfg: Config, timeout: float | None = None) -> Iterator[None]:
     """Hold the lock of the profile's data folder while downloading, extracting or splitting.
 
     Two processes that prepare the same data at once (two lessons started
     together, say) would otherwise write into the same folders. The second one
-    waits for the first; the split the first one made is then reused. The lock
-    (``filelock``) is re-entrant within a process and is released when its
-    holder ends, even by a crash, so it never goes stale.
+    waits for the first (:func:`helpers.locks.folder_lock`); the split the
+    first one made is then reused.
 
     Raises:
-        FlowersError: when another process holds the lock for over ``timeout`` seconds.
+        FlowersError: when another process holds the lock for over ``timeout``
+            seconds (``None``: :data:`helpers.locks.LOCK_TIMEOUT`).
     """
-    cfg.work_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(cfg.work_dir / ".lock", is_singleton=True)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        print(f"Another process is preparing the data in {cfg.work_dir}; waiting for it to finish.")
-        try:
-            lock.acquire(timeout=timeout)
-        except Timeout:
-            raise FlowersError(
-                f"Another process has been preparing the data in {cfg.work_dir} for over {timeout:.0f} s. "
-                f"Let it finish (or stop it) and run the cell again.") from None
-    try:
+    with folder_lock(data_folder(cfg), "a run preparing the data", timeout):
         yield
-    finally:
-        lock.release()
 
 
 # --------------------------------------------------------------------------- download

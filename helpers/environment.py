@@ -15,10 +15,11 @@ import re
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from helpers.config import Config, load_config, positive_number
-from helpers.disk import check_writable
+from helpers.disk import check_writable, disk_error, is_disk_error
 from helpers.flowers17 import ARCHIVE_BYTES
 
 #: Versions the course is tested with: ``(lowest, first unsupported)``.
@@ -180,6 +181,37 @@ def check_folders(cfg: Config) -> None:
         check_writable(folder, "build folder")
 
 
+def disk_error_display(cfg: Config) -> Callable[..., object]:
+    """An IPython exception handler that shows a disk error in any lesson cell as one message.
+
+    A full, read-only or forbidden folder met inside Keras (``ModelCheckpoint``
+    saving a model during ``fit``, ``CSVLogger``, ``savefig``) is an ``OSError``
+    with a long traceback. This handler, which :func:`setup` installs with
+    ``set_custom_exc``, shows it as a :class:`helpers.disk.DiskError` instead:
+    the folder (the file's own, or else ``cfg.build_dir``) and what to do.
+    Every other exception is shown as IPython always shows it.
+    """
+    def show(shell: object, etype: type, value: BaseException, tb: object, tb_offset: int | None = None) -> object:
+        if not is_disk_error(value):
+            return shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+        filename = getattr(value, "filename", None)
+        folder = Path(os.fsdecode(filename)).parent if filename else cfg.build_dir
+        step = f"write {Path(os.fsdecode(filename)).name}" if filename else "write the lesson's files"
+        message = disk_error(value, folder, step, kept=(
+            "What the course finished before is kept: a training run cut off here leaves the last finished "
+            "model in place."))
+        return shell.showtraceback((type(message), message, None))
+    return show
+
+
+def _install_disk_error_display(cfg: Config) -> None:
+    """In a Jupyter kernel (or IPython), show disk errors with :func:`disk_error_display`; elsewhere nothing."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is not None:
+        shell.set_custom_exc((OSError,), disk_error_display(cfg))
+
+
 def setup(learning_rate: float | None = None, **overrides: object) -> Config:
     """Build the configuration, seed everything, make training repeatable, and print the lesson's starting facts.
 
@@ -201,6 +233,7 @@ def setup(learning_rate: float | None = None, **overrides: object) -> Config:
         positive_number(learning_rate, "learning_rate")
     cfg = load_config(**overrides)   # checked before TensorFlow loads: a wrong setting stops at once
     check_folders(cfg)
+    _install_disk_error_display(cfg)
     tf = import_tensorflow()
     import keras
 

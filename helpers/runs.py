@@ -20,6 +20,10 @@ finished ones when training ends. A run that is interrupted (a click on Stop,
 a crash, a closed laptop) so leaves the last finished model, its log, its
 record and the later phases' models as they were. A phase saved in one step
 (the linear probe, lesson 07's final model) starts with :func:`start_clean`.
+
+A run of a phase holds the **build folder's lock** (:mod:`helpers.locks`) from
+:func:`begin_phase` to :func:`finish_phase`: a second lesson that would train
+or score in the same folder meanwhile waits for it, and is told which one.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from pathlib import Path
 from helpers.config import Config
 from helpers.errors import FlowersError
 from helpers.files import write_text_atomic
+from helpers.locks import build_folder, hold, release
 
 
 @dataclass(frozen=True)
@@ -171,7 +176,7 @@ def _new_record(cfg: Config, phase: str, started_from: dict[str, object] | None)
             "started_from": started_from if base is not None else None}
 
 
-def start_clean(cfg: Config, phase: str) -> list[Path]:
+def start_clean(cfg: Config, phase: str, started_from: dict[str, object] | None = None) -> list[Path]:
     """Start ``phase`` afresh: delete its old files and those of every phase built on it; record this run.
 
     The later phases were built on this one's old files, so they are retired
@@ -186,13 +191,20 @@ def start_clean(cfg: Config, phase: str) -> list[Path]:
     For a phase saved in one step right after it (the probe, the final
     model); a phase that trains uses :func:`begin_phase` and :func:`finish_phase`,
     which keep the last finished files until the new ones are complete.
+    ``started_from`` is as for :func:`begin_phase`: the record of the model it
+    is built on, read when the lesson loaded that model.
+
+    Raises:
+        FlowersError: when ``started_from`` is no longer the record on disk
+            (its lesson ran again since); nothing is deleted.
     """
+    check_still_current(cfg, phase, started_from)
     gone = [p for p in (*_own_files(cfg, phase), *_later_files(cfg, phase)) if p.exists()]
     for path in gone:
         path.unlink()
     path = identity_path(cfg, phase)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps(_new_record(cfg, phase, None), indent=2) + "\n")
+    write_text_atomic(path, json.dumps(_new_record(cfg, phase, started_from), indent=2) + "\n")
     return [p for p in gone if p != path]
 
 
@@ -226,6 +238,24 @@ def interrupted_note(cfg: Config, phase: str) -> str | None:
             f"or still running); the {phase} model in use is the last finished one, {since}.")
 
 
+def check_still_current(cfg: Config, phase: str, started_from: dict[str, object] | None) -> None:
+    """Refuse to build ``phase`` on a loaded model whose lesson has since put a new one in place.
+
+    ``started_from`` is the record read when the lesson loaded the model
+    (``None``: nothing was loaded; there is nothing to check).
+
+    Raises:
+        FlowersError: naming the lesson that ran again and the lesson to run again.
+    """
+    if not isinstance(started_from, dict):
+        return
+    base = str(started_from.get("phase", ""))
+    if read_record(cfg, base).get("run") != started_from.get("run"):
+        raise FlowersError(f"The {base} model this lesson loaded has been replaced or retired since (lesson "
+                           f"{phase_lesson(base)} or an earlier one ran again), so a {phase} model built on it "
+                           f"would match nothing on disk: run lesson {phase_lesson(phase)} again from the top.")
+
+
 def begin_phase(cfg: Config, phase: str, started_from: dict[str, object] | None = None) -> PhaseFiles:
     """Start a run of ``phase`` in unfinished files; the last finished ones stay until :func:`finish_phase`.
 
@@ -234,7 +264,22 @@ def begin_phase(cfg: Config, phase: str, started_from: dict[str, object] | None 
     that :func:`helpers.training.phase_model_help` yields); without it, the
     record on disk now. Files left by an interrupted run are replaced, and a
     sentence says so.
+
+    From here to :func:`finish_phase`, this process holds the build folder's
+    lock (:func:`helpers.locks.hold`); while another lesson holds it, this one
+    first waits, naming it.
+
+    Raises:
+        FlowersError: when the other lesson holds the lock too long, or when
+            ``started_from`` is no longer the record on disk (its lesson ran
+            again since it was loaded): the lesson to run again is named.
     """
+    hold(build_folder(cfg), f"lesson {phase_lesson(phase)}, training its {phase} phase")
+    try:
+        check_still_current(cfg, phase, started_from)
+    except FlowersError:
+        release(build_folder(cfg))
+        raise
     note = interrupted_note(cfg, phase)
     if note is not None:
         print(note, "This run starts afresh.")
@@ -255,6 +300,8 @@ def finish_phase(cfg: Config, phase: str) -> list[Path]:
     built on its old model, so their files are deleted, as :func:`start_clean`
     does. Returns those deleted files.
 
+    Either way, this process gives back the build folder's lock.
+
     Raises:
         FlowersError: when no run was started, or it saved no model (every
             validation loss was NaN, say); the last finished files are kept.
@@ -262,6 +309,13 @@ def finish_phase(cfg: Config, phase: str) -> list[Path]:
             run was built on was trained again while it ran: the lesson to
             run again is named, and later lessons refuse the mixed lineage.
     """
+    try:
+        return _finish_phase(cfg, phase)
+    finally:
+        release(build_folder(cfg))
+
+
+def _finish_phase(cfg: Config, phase: str) -> list[Path]:
     record_file = unfinished_path(identity_path(cfg, phase))
     record = _read_record_file(record_file)
     files = unfinished_files(cfg, phase)

@@ -37,6 +37,7 @@ from keras import layers
 
 from helpers.config import Config
 from helpers.errors import FlowersError
+from helpers.locks import build_folder, release
 from helpers.models import layer_index
 from helpers.runs import (
     begin_phase,
@@ -227,16 +228,21 @@ def fit_phase(cfg: Config, model, gens, phase: str, epochs: int, initial_epoch: 
     validation and the kept model use the average (:func:`make_callbacks`).
     The run trains into unfinished files, which replace the phase's last
     finished ones when it ends (:func:`helpers.runs.begin_phase`,
-    :func:`helpers.runs.finish_phase`).
+    :func:`helpers.runs.finish_phase`). It holds the build folder's lock
+    meanwhile, and gives it back when ``fit`` stops with an error or an interrupt.
     """
     begin_phase(cfg, phase)
     start = time.perf_counter()
-    history = model.fit(
-        gens.train, epochs=initial_epoch + epochs, initial_epoch=initial_epoch,
-        steps_per_epoch=cfg.steps_per_epoch, validation_data=gens.validation,
-        callbacks=make_callbacks(cfg, phase, patience, average_weights=averages_weights(model)),
-        verbose=verbose,
-    )
+    try:
+        history = model.fit(
+            gens.train, epochs=initial_epoch + epochs, initial_epoch=initial_epoch,
+            steps_per_epoch=cfg.steps_per_epoch, validation_data=gens.validation,
+            callbacks=make_callbacks(cfg, phase, patience, average_weights=averages_weights(model)),
+            verbose=verbose,
+        )
+    except BaseException:
+        release(build_folder(cfg))   # an interrupted run ends here: other lessons need not wait for this kernel
+        raise
     seconds = time.perf_counter() - start
     finish_phase(cfg, phase)
     return PhaseResult(phase, dict(history.history), initial_epoch, len(history.epoch), seconds)

@@ -4,11 +4,13 @@ nbval checks the default backbone's stored outputs; these runs only check that
 each lesson executes top to bottom when the `backbone` parameter is changed,
 which is also what `papermill -p backbone NAME` does for a learner.
 
-To keep CI within its budget, two parts that do not depend on the backbone's
-code run once rather than three times: lesson 06's speed comparison runs for
-`mobilenet_v2_035` only (the backbone for CPUs; nbval runs it for InceptionV3),
-and `mobilenet_v2` (the same network as `mobilenet_v2_035` at another width)
-runs lessons 03 and 04, which load and build it, but not the training lessons.
+To keep CI within its budget, what does not depend on the backbone's code
+runs once, not once per backbone. Lesson 06's speed comparison is skipped
+(nbval runs that cell for InceptionV3; its code does not change with the
+backbone). MobileNetV2's two widths are one network (one constructor, one
+cut; a test below checks that): `mobilenet_v2` runs lessons 03 and 04, which
+load and build it, and `mobilenet_v2_035` runs lessons 05 and 06, which train
+it. EfficientNetB0 runs all four.
 """
 
 from __future__ import annotations
@@ -22,10 +24,13 @@ from helpers import models
 
 LESSONS = ["03_loading_the_base_model", "04_building_the_new_head", "05_transfer_learning", "06_fine_tuning"]
 OTHER_BACKBONES = sorted(name for name in models.BACKBONES if name != "inception_v3")
-#: Backbones whose training path is another one's (same constructor, another width): lessons 03-04 only.
+#: Backbones that are another one's network at another width: {this one: the other}. This one runs
+#: lessons 03-04 (loading and building), the other lessons 05-06 (training), so each lesson runs once.
 SAME_NETWORK_AS = {"mobilenet_v2": "mobilenet_v2_035"}
-#: The backbone that also runs lesson 06's speed comparison.
-TIMED = "mobilenet_v2_035"
+#: Which lessons each backbone runs.
+RUNS = {name: LESSONS[:2] if name in SAME_NETWORK_AS
+        else LESSONS[2:] if name in SAME_NETWORK_AS.values() else LESSONS
+        for name in OTHER_BACKBONES}
 
 
 @pytest.mark.parametrize("backbone", OTHER_BACKBONES)
@@ -39,11 +44,10 @@ def test_lessons_03_to_06_run_with_the_backbone(backbone: str, tmp_path: Path, s
     monkeypatch.setenv("FLOWERS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("FLOWERS_BUILD_DIR", str(tmp_path / "build"))
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
-    lessons = LESSONS[:2] if backbone in SAME_NETWORK_AS else LESSONS
-    for lesson in lessons:
+    for lesson in RUNS[backbone]:
         out = tmp_path / f"{lesson}.ipynb"
         parameters: dict[str, object] = {"backbone": backbone}
-        if lesson.startswith("06") and backbone != TIMED:
+        if lesson.startswith("06"):
             parameters["compare_speed"] = False
         pm.execute_notebook(str(ROOT / "notebooks" / f"{lesson}.ipynb"), str(out),
                             parameters=parameters, cwd=str(ROOT / "notebooks"),
@@ -52,13 +56,15 @@ def test_lessons_03_to_06_run_with_the_backbone(backbone: str, tmp_path: Path, s
         setup_cell = next(c for c in cells if c.cell_type == "code" and "cfg = setup(" in c.source)
         setup_output = "".join(o.get("text", "") for o in setup_cell.outputs)
         assert f"backbone     : {backbone}" in setup_output, "the papermill parameter must reach the config"
-    if backbone not in SAME_NETWORK_AS:
+    if "06_fine_tuning" in RUNS[backbone]:
         assert (tmp_path / "build" / "models" / f"finetune_smoke_{backbone}.keras").exists()
         assert not list((tmp_path / "build" / "models").glob("*.unfinished.*")), "every phase finished"
-    assert SAME_NETWORK_AS.get(backbone, backbone) in OTHER_BACKBONES
 
 
-def test_the_backbones_that_skip_training_are_the_same_network_as_one_that_trains() -> None:
-    for short, full in SAME_NETWORK_AS.items():
-        assert models.BACKBONES[short].constructor == models.BACKBONES[full].constructor
-        assert models.BACKBONES[short].freeze_through == models.BACKBONES[full].freeze_through
+def test_every_lesson_runs_with_every_network_and_the_shared_ones_really_are_one_network() -> None:
+    for name, other in SAME_NETWORK_AS.items():
+        assert models.BACKBONES[name].constructor == models.BACKBONES[other].constructor
+        assert models.BACKBONES[name].freeze_through == models.BACKBONES[other].freeze_through
+        assert sorted(RUNS[name] + RUNS[other]) == LESSONS, "the two widths share every lesson between them"
+    for name in set(OTHER_BACKBONES) - set(SAME_NETWORK_AS) - set(SAME_NETWORK_AS.values()):
+        assert RUNS[name] == LESSONS

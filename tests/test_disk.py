@@ -127,3 +127,60 @@ def test_setup_stops_at_once_on_a_read_only_build_folder_and_on_a_data_folder_wi
     environment.check_folders(cfg)                                   # extracted already: little more to write
     smoke = load_config(env={}, profile="smoke", data_dir=tmp_path / "data", build_dir=tmp_path / "build")
     environment.check_folders(smoke)
+
+
+#: A lesson's training cell, in an IPython shell as Jupyter runs it: the setup cell, a finished run, then a
+#: rerun whose ModelCheckpoint meets a full disk while saving (what Keras' own save would raise).
+FULL_DURING_FIT = r'''
+import errno
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+cells = [
+    "from helpers.environment import setup\ncfg = setup()",
+    """
+import errno
+import keras, numpy as np
+from helpers import runs
+x, y = np.zeros((8, 1)), np.zeros((8, 1))
+def run():
+    files = runs.begin_phase(cfg, "transfer")
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(loss="mse")
+    model.fit(x, y, validation_data=(x, y), epochs=2, verbose=0,
+              callbacks=[keras.callbacks.ModelCheckpoint(str(files.model), monitor="val_loss")])
+    runs.finish_phase(cfg, "transfer")
+run()
+finished = runs.model_path(cfg, "transfer").read_bytes()
+def full(self, filepath, *args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device", str(filepath))
+keras.Model.save = full
+print("FINISHED ONE RUN")
+""",
+    "run()",
+    "print('KEPT', runs.model_path(cfg, 'transfer').read_bytes() == finished)",
+    "import errno\nraise OSError(errno.ENOENT, 'No such file or directory', 'missing.txt')",
+]
+for cell in cells:
+    shell.run_cell(cell)
+'''
+
+
+def test_a_full_disk_while_fit_saves_a_checkpoint_is_one_message_and_the_finished_model_stays(
+        tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FLOWERS_PROFILE": "smoke", "FLOWERS_DATA_DIR": str(tmp_path / "data"),
+           "FLOWERS_BUILD_DIR": str(tmp_path / "build"), "TF_CPP_MIN_LOG_LEVEL": "2", "NO_COLOR": "1"}
+    done = subprocess.run([sys.executable, "-c", FULL_DURING_FIT], env=env, capture_output=True, text=True,
+                          timeout=300)
+    out = done.stdout
+    assert "FINISHED ONE RUN" in out, done.stderr[-3000:]
+    models = tmp_path / "build" / "models"
+    message = out.split("FINISHED ONE RUN", 1)[1].split("KEPT", 1)[0]
+    assert "FlowersError" in message and "Could not write transfer_smoke_" in message
+    assert f"the folder {models} is full" in message
+    assert "a training run cut off here leaves the last finished model in place" in message
+    assert "Traceback" not in message and "ModelCheckpoint" not in message, "no raw traceback"
+    assert "KEPT True" in out, "the last finished transfer model is untouched"
+    assert "FileNotFoundError" in out.split("KEPT", 1)[1], "other OSErrors are shown as IPython always shows them"

@@ -197,7 +197,7 @@ def test_a_second_process_waits_for_the_lock_then_goes_on(smoke_cfg: Config, cap
     with download.data_lock(smoke_cfg, timeout=30):
         waited = time.perf_counter() - start
     assert waited >= 0.4
-    assert "Another process is preparing the data" in capsys.readouterr().out
+    assert f"Another process is using {smoke_cfg.work_dir}. This cell waits for it" in capsys.readouterr().out
 
 
 def test_a_lock_held_too_long_gives_one_message(smoke_cfg: Config) -> None:
@@ -206,7 +206,7 @@ def test_a_lock_held_too_long_gives_one_message(smoke_cfg: Config) -> None:
     smoke_cfg.work_dir.mkdir(parents=True, exist_ok=True)
     other = FileLock(smoke_cfg.work_dir / ".lock")
     with other:
-        with pytest.raises(FlowersError, match="Another process has been preparing the data.*run the cell again"):
+        with pytest.raises(FlowersError, match="Another process has been using .* for over 0 s.*run the cell again"):
             with download.data_lock(smoke_cfg, timeout=0.2):
                 pass
 

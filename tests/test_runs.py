@@ -164,8 +164,9 @@ def test_a_run_that_saved_no_model_keeps_the_last_finished_one(smoke_cfg: Config
         runs.finish_phase(smoke_cfg, "finetune")
 
 
-def test_lesson_06_records_the_transfer_model_it_loaded_not_the_one_on_disk_at_the_end(smoke_cfg: Config) -> None:
-    """The two-tab race of lessons 05 and 06, in order: 06 loads, 05 finishes a new model, 06 finishes."""
+def test_lesson_06_refuses_at_once_to_fine_tune_a_transfer_model_replaced_since_it_was_loaded(
+        smoke_cfg: Config) -> None:
+    """The two-tab race of lessons 05 and 06, in order: 06 loads A, 05 finishes B, 06 starts fine-tuning."""
     from helpers import training
     from helpers.errors import FlowersError
 
@@ -173,14 +174,123 @@ def test_lesson_06_records_the_transfer_model_it_loaded_not_the_one_on_disk_at_t
     with training.phase_model_help(smoke_cfg, "transfer") as loaded:     # lesson 06 loads run A
         pass
     _train(smoke_cfg, "transfer", 5.0)                                  # lesson 05, in another tab, finishes B
+    with pytest.raises(FlowersError, match="The transfer model this lesson loaded has been replaced or retired "
+                                           r"since \(lesson 05 or an earlier one ran again\).*run lesson 06 again"):
+        _train(smoke_cfg, "finetune", 2.0, started_from=loaded)
+    assert not runs.read_record(smoke_cfg, "finetune"), "nothing was started"
+    _other_process_can_take_the_lock(smoke_cfg)                         # the refusal gave the lock back
+    _train(smoke_cfg, "finetune", 2.0, started_from=runs.read_record(smoke_cfg, "transfer"))   # 06 again
+    runs.check_identity(smoke_cfg, "finetune")
+
+
+def test_a_transfer_model_replaced_during_fine_tuning_is_caught_at_the_end_and_refused_by_lesson_07(
+        smoke_cfg: Config) -> None:
+    """The last check, for a replacement the lock cannot see (one process, whose lock is re-entrant)."""
+    from helpers import training
+    from helpers.errors import FlowersError
+
+    _train(smoke_cfg, "transfer", 1.0)
+    with training.phase_model_help(smoke_cfg, "transfer") as loaded:
+        pass
+    runs.begin_phase(smoke_cfg, "finetune", started_from=loaded)
+    _train(smoke_cfg, "transfer", 5.0)                                  # a new transfer model, mid-training
+    _train_files = runs.unfinished_files(smoke_cfg, "finetune")
+    _train_files.model.write_bytes(runs.model_path(smoke_cfg, "transfer").read_bytes())
     with pytest.raises(FlowersError, match="Lesson 05 trained a new transfer model while this run of the "
                                            "finetune phase was training on the earlier one.*run lesson 06 again"):
-        _train(smoke_cfg, "finetune", 2.0, started_from=loaded)
+        runs.finish_phase(smoke_cfg, "finetune")
     assert runs.read_record(smoke_cfg, "finetune")["started_from"] == loaded
     with pytest.raises(FlowersError, match="built on an earlier transfer model.*run lesson 06 again"):
         training.phase_model_help(smoke_cfg, "finetune").__enter__()     # lesson 07 refuses the mixed lineage
-    _train(smoke_cfg, "finetune", 2.0, started_from=runs.read_record(smoke_cfg, "transfer"))   # 06 again
-    runs.check_identity(smoke_cfg, "finetune")
+
+
+def test_lesson_07_records_the_fine_tuned_run_it_loaded_and_refuses_to_save_after_a_new_one(
+        smoke_cfg: Config) -> None:
+    from helpers.errors import FlowersError
+
+    _train(smoke_cfg, "transfer", 1.0)
+    _train(smoke_cfg, "finetune", 2.0)
+    loaded_from = runs.read_record(smoke_cfg, "finetune")                # lesson 07 loads its candidates
+    _train(smoke_cfg, "finetune", 3.0)                                  # lesson 06 again, in another tab
+    kept = runs.model_path(smoke_cfg, "finetune").read_bytes()
+    with pytest.raises(FlowersError, match="The finetune model this lesson loaded has been replaced or retired "
+                                           ".*run lesson 07 again from the top"):
+        runs.start_clean(smoke_cfg, "final", started_from=loaded_from)
+    assert runs.model_path(smoke_cfg, "finetune").read_bytes() == kept and not runs.read_record(smoke_cfg, "final")
+    runs.start_clean(smoke_cfg, "final", started_from=runs.read_record(smoke_cfg, "finetune"))
+    assert runs.read_record(smoke_cfg, "final")["started_from"] == runs.read_record(smoke_cfg, "finetune")
+
+
+#: Lesson 05 in another process: it starts its transfer run (taking the build folder's lock), says so, and
+#: holds the lock until a line arrives on its stdin, then ends.
+OTHER_LESSON_05 = """
+import sys
+from helpers import runs
+from helpers.config import load_config
+cfg = load_config(env={}, profile="smoke", data_dir=sys.argv[1], build_dir=sys.argv[2])
+runs.begin_phase(cfg, "transfer")
+print("TRAINING", flush=True)
+sys.stdin.readline()
+"""
+
+
+def _other_lesson_05(cfg: Config):
+    import subprocess
+    import sys
+
+    other = subprocess.Popen([sys.executable, "-c", OTHER_LESSON_05, str(cfg.data_dir), str(cfg.build_dir)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    said = [other.stdout.readline().strip()]
+    while said[-1] not in ("TRAINING", ""):         # after any note on an earlier run
+        said.append(other.stdout.readline().strip())
+    assert said[-1] == "TRAINING", said
+    return other
+
+
+def _other_process_can_take_the_lock(cfg: Config) -> None:
+    from filelock import FileLock
+
+    other = FileLock(cfg.build_dir / ".lock")                # its own handle, as another process has
+    other.acquire(timeout=0)
+    other.release()
+
+
+def test_a_second_lesson_that_would_train_waits_for_the_first_and_names_it(
+        smoke_cfg: Config, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Lessons 05 and 06 started together: 06 does not start while 05 trains, and says who it waits for."""
+    import threading
+
+    from helpers import locks
+    from helpers.errors import FlowersError
+
+    _train(smoke_cfg, "transfer", 1.0)
+    other = _other_lesson_05(smoke_cfg)
+    try:
+        monkeypatch.setattr(locks, "LOCK_TIMEOUT", 0.3)
+        with pytest.raises(FlowersError, match=rf"Lesson 05, training its transfer phase \(process {other.pid}, "
+                                               r"since \d\d:\d\d:\d\d\) has been using .* for over 0 s.*restarted"):
+            runs.begin_phase(smoke_cfg, "finetune", started_from=runs.read_record(smoke_cfg, "transfer"))
+        assert not runs.unfinished_path(runs.identity_path(smoke_cfg, "finetune")).exists(), "it did not start"
+        monkeypatch.setattr(locks, "LOCK_TIMEOUT", 60)
+        threading.Timer(0.5, lambda: (other.stdin.write("done\n"), other.stdin.flush())).start()
+        capsys.readouterr()
+        with locks.folder_lock(smoke_cfg.build_dir, "lesson 07, loading its candidates"):   # lesson 07 waits
+            assert other.wait(timeout=10) == 0, "the holder ended before the waiter got the lock"
+        out = capsys.readouterr().out
+        assert f"Lesson 05, training its transfer phase (process {other.pid}" in out and "This cell waits" in out
+    finally:
+        other.kill()
+        other.wait()
+    crashed = _other_lesson_05(smoke_cfg)
+    crashed.kill()                                                      # SIGKILL: no Python code runs
+    crashed.wait()
+    monkeypatch.setattr(locks, "LOCK_TIMEOUT", 0.3)
+    capsys.readouterr()
+    runs.begin_phase(smoke_cfg, "finetune", started_from=runs.read_record(smoke_cfg, "transfer"))
+    assert "waits" not in capsys.readouterr().out, "a holder that crashed blocks nobody"
+    runs.unfinished_files(smoke_cfg, "finetune").model.write_bytes(runs.model_path(smoke_cfg, "transfer").read_bytes())
+    runs.finish_phase(smoke_cfg, "finetune")
+    _other_process_can_take_the_lock(smoke_cfg)                         # finishing gave the lock back
 
 
 def test_a_model_replaced_while_it_was_loading_is_refused(smoke_cfg: Config) -> None:
@@ -191,3 +301,29 @@ def test_a_model_replaced_while_it_was_loading_is_refused(smoke_cfg: Config) -> 
     with pytest.raises(FlowersError, match="put a new transfer model in place while this cell was loading"):
         with training.phase_model_help(smoke_cfg, "transfer"):
             _train(smoke_cfg, "transfer", 5.0)                          # lesson 05 finishes during the load
+
+
+def test_an_interrupted_fit_phase_gives_the_build_folder_back(smoke_cfg: Config,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lesson 08's runs (``fit_phase``): a click on Stop mid-training frees the folder for other lessons."""
+    from types import SimpleNamespace
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from helpers import training
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "make_callbacks", lambda *args, **kwargs: [Stop()])
+    batches = tf.data.Dataset.from_tensor_slices((np.zeros((8, 1)), np.zeros((8, 1)))).batch(4).repeat()
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(loss="mse")
+    with pytest.raises(KeyboardInterrupt):
+        training.fit_phase(smoke_cfg, model, SimpleNamespace(train=batches, validation=batches.take(2)),
+                           "transfer", epochs=3)
+    _other_process_can_take_the_lock(smoke_cfg)
+    assert "did not finish" in runs.interrupted_note(smoke_cfg, "transfer")

@@ -104,3 +104,14 @@ def test_no_helpers_module_but_flowers17_states_the_class_count() -> None:
              if path.stem != "flowers17"
              for number, line in enumerate(path.read_text().splitlines(), 1) if literal.search(line)]
     assert not found, found
+
+
+def test_the_modules_the_test_scheduler_hands_out_first_exist() -> None:
+    """conftest.py's SLOW_MODULES go right after the lessons; a renamed module would silently go last."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("root_conftest", REPO_ROOT / "conftest.py")
+    root = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(root)                        # the repository's conftest.py, not tests/conftest.py
+    missing = [name for name in (*root.SLOW_MODULES, *root.AFTER_LESSONS_MODULES) if not (REPO_ROOT / name).is_file()]
+    assert not missing, f"conftest.py names test modules that do not exist: {missing}"
