@@ -9,6 +9,7 @@ whether a GPU is there.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import platform
 import re
@@ -181,25 +182,30 @@ def check_folders(cfg: Config) -> None:
         check_writable(folder, "build folder")
 
 
-def disk_error_display(cfg: Config) -> Callable[..., object]:
-    """An IPython exception handler that shows a disk error in any lesson cell as one message.
+#: The errors the lesson cells' handler shows as a full or read-only disk: only ever met while writing.
+#: (A permission error can come from reading too, a learner's photo folder say; it keeps IPython's display.)
+WRITE_ONLY_DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
-    A full, read-only or forbidden folder met inside Keras (``ModelCheckpoint``
-    saving a model during ``fit``, ``CSVLogger``, ``savefig``) is an ``OSError``
-    with a long traceback. This handler, which :func:`setup` installs with
+
+def disk_error_display(cfg: Config) -> Callable[..., object]:
+    """An IPython exception handler that shows a full or read-only disk in any lesson cell as one message.
+
+    A full disk met inside Keras (``ModelCheckpoint`` saving a model during
+    ``fit``, ``CSVLogger``, ``savefig``) is an ``OSError`` with a long
+    traceback. This handler, which :func:`setup` installs with
     ``set_custom_exc``, shows it as a :class:`helpers.disk.DiskError` instead:
     the folder (the file's own, or else ``cfg.build_dir``) and what to do.
     Every other exception is shown as IPython always shows it.
     """
     def show(shell: object, etype: type, value: BaseException, tb: object, tb_offset: int | None = None) -> object:
-        if not is_disk_error(value):
+        if not (is_disk_error(value) and value.errno in WRITE_ONLY_DISK_ERRORS):
             return shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
         filename = getattr(value, "filename", None)
-        folder = Path(os.fsdecode(filename)).parent if filename else cfg.build_dir
-        step = f"write {Path(os.fsdecode(filename)).name}" if filename else "write the lesson's files"
-        message = disk_error(value, folder, step, kept=(
-            "What the course finished before is kept: a training run cut off here leaves the last finished "
-            "model in place."))
+        path = Path(os.fsdecode(filename)) if isinstance(filename, (str, bytes, os.PathLike)) else None
+        folder = path.parent if path is not None else cfg.build_dir
+        step = f"write {path.name}" if path is not None else "write the lesson's files"
+        message = disk_error(value, folder, step, kept="A training run cut off here leaves the last finished "
+                                                       "model in place.")
         return shell.showtraceback((type(message), message, None))
     return show
 

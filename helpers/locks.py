@@ -62,37 +62,56 @@ def hold(folder: Path, who: str, timeout: float | None = None) -> None:
     ``who`` is how a second process's message names this one ("lesson 05,
     training its transfer phase").
 
-    A process that already holds it keeps it as it is. When another process
-    holds it, one sentence names that one, and this one waits at most
-    ``timeout`` seconds (``None``: :data:`LOCK_TIMEOUT`).
+    A process that already holds it through :func:`hold` keeps it as it is;
+    inside a :func:`folder_lock` block it takes one more level, so that each
+    gives back only its own. When another process holds it, one sentence
+    names that one, and this one waits at most ``timeout`` seconds (``None``:
+    :data:`LOCK_TIMEOUT`).
 
     Raises:
         FlowersError: when the other process still holds it after ``timeout`` seconds.
     """
+    if Path(folder) in _HELD:
+        return
     lock = _lock(folder)
-    if not lock.is_locked:
-        _acquire(lock, folder, who, timeout)
+    _take(lock, folder, who, timeout)
     _HELD[Path(folder)] = lock
 
 
 def release(folder: Path) -> None:
-    """Give back the lock :func:`hold` took (nothing happens when this process does not hold it)."""
-    lock = _HELD.pop(Path(folder), None) or _lock(folder)
-    lock.release(force=True)
+    """Give back the level of the lock :func:`hold` took (nothing happens when :func:`hold` took none)."""
+    lock = _HELD.pop(Path(folder), None)
+    if lock is not None:
+        _give(lock, folder)
 
 
 @contextmanager
 def folder_lock(folder: Path, who: str, timeout: float | None = None) -> Iterator[None]:
     """Hold ``folder``'s lock for the ``with`` block (re-entrant; see :func:`hold` for the waiting)."""
     lock = _lock(folder)
-    if lock.is_locked:
-        lock.acquire()   # ours already: one more level
-    else:
-        _acquire(lock, folder, who, timeout)
+    _take(lock, folder, who, timeout)
     try:
         yield
     finally:
-        lock.release()
+        _give(lock, folder)
+
+
+def _take(lock: FileLock, folder: Path, who: str, timeout: float | None) -> None:
+    """One more level of ``lock``: at once when this process holds it already, else :func:`_acquire`."""
+    if lock.is_locked:
+        lock.acquire()
+    else:
+        _acquire(lock, folder, who, timeout)
+
+
+def _give(lock: FileLock, folder: Path) -> None:
+    """Give back one level of ``lock``; with the last one, this process's name goes from ``.lock-holder``."""
+    if lock.lock_counter == 1:
+        try:
+            _holder_path(folder).unlink(missing_ok=True)
+        except OSError:
+            pass
+    lock.release()
 
 
 def _acquire(lock: FileLock, folder: Path, who: str, timeout: float | None) -> None:
@@ -101,15 +120,15 @@ def _acquire(lock: FileLock, folder: Path, who: str, timeout: float | None) -> N
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        other = _capital(holder(folder))
-        print(f"{other} is using {folder}. This cell waits for it to finish (at most {timeout:.0f} s).")
+        print(f"{_capital(holder(folder))} is using {folder}. This cell waits for it to finish (at most "
+              f"{timeout:.0f} s; a lesson stopped halfway holds it until its kernel is restarted).")
         try:
             lock.acquire(timeout=timeout)
         except Timeout:
             raise FlowersError(
-                f"{other} has been using {folder} for over {timeout:.0f} s. Let it finish, or stop it (a "
-                f"lesson stopped halfway keeps the folder until its kernel is restarted or shut down), and "
-                f"run the cell again.") from None
+                f"{_capital(holder(folder))} has been using {folder} for over {timeout:.0f} s. Let it finish, "
+                f"or stop it (a lesson stopped halfway keeps the folder until its kernel is restarted or shut "
+                f"down), and run the cell again.") from None
     about = {"holder": who, "pid": os.getpid(), "since": time.strftime("%H:%M:%S")}
     try:
         _holder_path(folder).write_text(json.dumps(about) + "\n")

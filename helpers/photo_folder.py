@@ -37,6 +37,9 @@ SPLIT_NAMES: tuple[str, ...] = ("train", "training", "val", "valid", "validation
 #: The fewest photos of a class in each split (train, validation, test): a class needs their sum.
 MIN_PER_SPLIT: tuple[int, int, int] = (3, 1, 1)
 
+#: Folders that are no class: what macOS's zip tool adds (hidden names, ``.*``, are skipped too).
+NOT_CLASSES: tuple[str, ...] = ("__MACOSX",)
+
 #: How many names a message lists before "and N more".
 SHOWN = 3
 
@@ -71,13 +74,29 @@ def _is_photo_name(path: Path) -> bool:
     return path.suffix.lower() in PHOTO_SUFFIXES
 
 
+def _entries(folder: Path) -> list[Path]:
+    """What ``folder`` holds, by name, less hidden names and :data:`NOT_CLASSES`.
+
+    Raises:
+        FlowersError: when the folder cannot be listed (no permission to read it, say).
+    """
+    try:
+        return sorted((p for p in folder.iterdir() if not p.name.startswith(".") and p.name not in NOT_CLASSES),
+                      key=lambda p: p.name)
+    except OSError as exc:
+        raise FlowersError(f"The folder {folder} cannot be read ({exc.strerror or type(exc).__name__}). Give "
+                           f"yourself permission to read it (on a Mac: System Settings > Privacy & Security > "
+                           f"Files and Folders), or copy the photos somewhere you can read.") from None
+
+
 def scan_folder(root: Path | str, check_photos: bool = True) -> PhotoFolder:
     """Read ``root``'s class folders and their photos; leave out, and name, every file that cannot be used.
 
     Hidden files and folders (``.DS_Store``, ``.ipynb_checkpoints``) are
-    skipped without a word. With ``check_photos``, each photo is opened and
-    decoded (:func:`helpers.images.photo_problem`); without it, only the file
-    endings are checked (fast, for a folder already checked).
+    skipped without a word, and so is ``__MACOSX``. With ``check_photos``, each
+    photo is opened and decoded (:func:`helpers.images.photo_problem`);
+    without it, only the file endings are checked and that each is a regular
+    file (fast, for a folder already checked).
 
     Raises:
         FlowersError: for a folder that cannot work as a whole; the sentence
@@ -89,7 +108,7 @@ def scan_folder(root: Path | str, check_photos: bool = True) -> PhotoFolder:
         raise FlowersError(f"The photo folder {root} does not exist. {where}.")
     if not root.is_dir():
         raise FlowersError(f"The photo folder {root} is a file, not a folder. {where}.")
-    entries = sorted((p for p in root.iterdir() if not p.name.startswith(".")), key=lambda p: p.name)
+    entries = _entries(root)
     folders = [p for p in entries if p.is_dir()]
     loose = [p.name for p in entries if p.is_file() and _is_photo_name(p)]
     if loose:
@@ -112,7 +131,7 @@ def scan_folder(root: Path | str, check_photos: bool = True) -> PhotoFolder:
     classes: dict[str, list[Path]] = {}
     left_out: list[tuple[Path, str]] = []
     for folder in folders:
-        inside = sorted((p for p in folder.iterdir() if not p.name.startswith(".")), key=lambda p: p.name)
+        inside = _entries(folder)
         nested = [p.name for p in inside if p.is_dir()]
         if nested:
             raise FlowersError(
@@ -124,7 +143,7 @@ def scan_folder(root: Path | str, check_photos: bool = True) -> PhotoFolder:
             if not _is_photo_name(path):
                 left_out.append((path, f"not a photo file Keras reads (it reads {', '.join(PHOTO_SUFFIXES)})"))
                 continue
-            problem = photo_problem(path) if check_photos else None
+            problem = photo_problem(path) if check_photos else (None if path.is_file() else "not a regular file")
             if problem is None:
                 photos.append(path)
             else:
@@ -145,13 +164,29 @@ def scan_folder(root: Path | str, check_photos: bool = True) -> PhotoFolder:
     return PhotoFolder(root=root, classes=classes, left_out=left_out)
 
 
+def check_fractions(fractions: tuple[float, float, float]) -> None:
+    """Stop unless ``fractions`` are three shares above 0 with train at least a tenth (60/20/20, 0.6/0.2/0.2).
+
+    Raises:
+        FlowersError: naming the fractions.
+    """
+    if (len(fractions) != 3 or any(not isinstance(f, (int, float)) or not math.isfinite(f) or f <= 0
+                                   for f in fractions) or fractions[0] < 0.1 * sum(fractions)):
+        raise FlowersError(f"The split fractions must be three numbers above 0 (train, validation, test), with "
+                           f"train at least a tenth of their sum, such as 60/20/20; got {fractions}.")
+
+
 def split_counts(count: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:
     """How a class of ``count`` photos divides into train, validation and test at ``fractions``.
 
     Validation and test get ``round(count * fraction)``, at least
     :data:`MIN_PER_SPLIT`'s; train gets the rest. Raise with
     :func:`check_split_counts` first when the class is too small.
+
+    Raises:
+        FlowersError: for fractions :func:`check_fractions` refuses.
     """
+    check_fractions(fractions)
     validation = max(MIN_PER_SPLIT[1], round(count * fractions[1] / sum(fractions)))
     test = max(MIN_PER_SPLIT[2], round(count * fractions[2] / sum(fractions)))
     return count - validation - test, validation, test
@@ -171,9 +206,6 @@ def check_split_counts(folder: PhotoFolder, fractions: tuple[float, float, float
     Raises:
         FlowersError: for the smallest such class; the others are counted.
     """
-    if len(fractions) != 3 or any(not math.isfinite(f) or f <= 0 for f in fractions):
-        raise FlowersError(f"The split fractions must be three numbers above 0 (train, validation, test), "
-                           f"such as 60/20/20; got {fractions}.")
     need = fewest_photos(fractions)
     small = sorted((n, name) for name, n in folder.counts().items() if n < need)
     if small:

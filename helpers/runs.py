@@ -204,7 +204,7 @@ def start_clean(cfg: Config, phase: str, started_from: dict[str, object] | None 
         path.unlink()
     path = identity_path(cfg, phase)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps(_new_record(cfg, phase, started_from), indent=2) + "\n")
+    write_text_atomic(path, json.dumps(_new_record(cfg, phase, started_from or None), indent=2) + "\n")
     return [p for p in gone if p != path]
 
 
@@ -247,7 +247,7 @@ def check_still_current(cfg: Config, phase: str, started_from: dict[str, object]
     Raises:
         FlowersError: naming the lesson that ran again and the lesson to run again.
     """
-    if not isinstance(started_from, dict):
+    if not isinstance(started_from, dict) or not started_from:
         return
     base = str(started_from.get("phase", ""))
     if read_record(cfg, base).get("run") != started_from.get("run"):
@@ -277,18 +277,18 @@ def begin_phase(cfg: Config, phase: str, started_from: dict[str, object] | None 
     hold(build_folder(cfg), f"lesson {phase_lesson(phase)}, training its {phase} phase")
     try:
         check_still_current(cfg, phase, started_from)
-    except FlowersError:
+        note = interrupted_note(cfg, phase)
+        if note is not None:
+            print(note, "This run starts afresh.")
+        files = unfinished_files(cfg, phase)
+        for path in (files.model, files.log):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.unlink(missing_ok=True)
+        write_text_atomic(unfinished_path(identity_path(cfg, phase)),
+                          json.dumps(_new_record(cfg, phase, started_from or None), indent=2) + "\n")
+    except BaseException:   # refused, a full disk, a click on Stop: no run started, so nobody need wait
         release(build_folder(cfg))
         raise
-    note = interrupted_note(cfg, phase)
-    if note is not None:
-        print(note, "This run starts afresh.")
-    files = unfinished_files(cfg, phase)
-    for path in (files.model, files.log):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.unlink(missing_ok=True)
-    write_text_atomic(unfinished_path(identity_path(cfg, phase)),
-                      json.dumps(_new_record(cfg, phase, started_from), indent=2) + "\n")
     return files
 
 

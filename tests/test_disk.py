@@ -159,6 +159,8 @@ print("FINISHED ONE RUN")
     "run()",
     "print('KEPT', runs.model_path(cfg, 'transfer').read_bytes() == finished)",
     "import errno\nraise OSError(errno.ENOENT, 'No such file or directory', 'missing.txt')",
+    "raise PermissionError(errno.EACCES, 'Permission denied', '/home/me/Pictures')",   # reading, maybe
+    "raise OSError(errno.ENOSPC, 'No space left on device')",                            # no file named
 ]
 for cell in cells:
     shell.run_cell(cell)
@@ -180,7 +182,10 @@ def test_a_full_disk_while_fit_saves_a_checkpoint_is_one_message_and_the_finishe
     message = out.split("FINISHED ONE RUN", 1)[1].split("KEPT", 1)[0]
     assert "FlowersError" in message and "Could not write transfer_smoke_" in message
     assert f"the folder {models} is full" in message
-    assert "a training run cut off here leaves the last finished model in place" in message
+    assert "A training run cut off here leaves the last finished model in place" in message
     assert "Traceback" not in message and "ModelCheckpoint" not in message, "no raw traceback"
     assert "KEPT True" in out, "the last finished transfer model is untouched"
-    assert "FileNotFoundError" in out.split("KEPT", 1)[1], "other OSErrors are shown as IPython always shows them"
+    after = out.split("KEPT", 1)[1]
+    assert "FileNotFoundError" in after, "other OSErrors are shown as IPython always shows them"
+    assert "PermissionError" in after and "Pictures" in after, "a permission error may be a read: shown as it is"
+    assert f"Could not write the lesson's files: the folder {tmp_path / 'build'} is full" in after

@@ -104,8 +104,31 @@ def test_a_class_too_small_for_the_split_is_named_with_the_minimum(tmp_path: Pat
     _refused(root, rf"The class 'irises' has 3 usable photo\(s\); the split 0\.6/0\.2/0\.2 needs at least {need} "
                    r"per class \(1 other class\(es\) too\).*Add photos to .*irises/, or remove the class",
              lambda _: photo_folder.check_split_counts(found, (0.6, 0.2, 0.2)))
-    with pytest.raises(FlowersError, match="three numbers above 0"):
-        photo_folder.check_split_counts(found, (0.6, 0.4, 0.0))
+    for wrong in ((0.6, 0.4, 0.0), (0.6, 0.2), (0.001, 0.5, 0.5), (float("nan"), 0.2, 0.2)):
+        with pytest.raises(FlowersError, match="three numbers above 0"):
+            photo_folder.check_split_counts(found, wrong)
+
+
+def test_a_folder_it_cannot_read_is_one_message_and_macos_zip_leftovers_are_no_class(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import os
+
+    root = _folder(tmp_path / "photos", {"roses": 5, "tulips": 5, "__MACOSX": 2})
+    assert photo_folder.scan_folder(root).class_names == ["roses", "tulips"]
+    os.mkfifo(root / "roses" / "pipe.jpg")                                # a named pipe: never opened
+    fast = photo_folder.scan_folder(root, check_photos=False)
+    assert [(p.name, why) for p, why in fast.left_out] == [("pipe.jpg", "not a regular file")]
+    (root / "roses" / "pipe.jpg").unlink()
+    listing = Path.iterdir
+
+    def unreadable(self: Path):                                          # as chmod 0 would be (not for root)
+        if self.name == "tulips":
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return listing(self)
+
+    monkeypatch.setattr(Path, "iterdir", unreadable)
+    _refused(root, r"The folder .*tulips cannot be read \(Permission denied\)\. Give yourself permission")
 
 
 @pytest.mark.parametrize("count", [5, 6, 9, 20, 37, 80, 200])

@@ -327,3 +327,32 @@ def test_an_interrupted_fit_phase_gives_the_build_folder_back(smoke_cfg: Config,
                            "transfer", epochs=3)
     _other_process_can_take_the_lock(smoke_cfg)
     assert "did not finish" in runs.interrupted_note(smoke_cfg, "transfer")
+
+
+def test_a_run_inside_a_with_block_gives_back_only_its_own_level_of_the_lock(smoke_cfg: Config) -> None:
+    """``begin_phase``/``finish_phase`` inside ``folder_lock`` (or the other way round) keep the outer hold."""
+    from filelock import FileLock, Timeout
+
+    from helpers import locks
+
+    def another_process_can_take_it() -> bool:
+        other = FileLock(smoke_cfg.build_dir / ".lock")
+        try:
+            other.acquire(timeout=0)
+        except Timeout:
+            return False
+        other.release()
+        return True
+
+    _train(smoke_cfg, "transfer", 1.0)
+    with locks.folder_lock(smoke_cfg.build_dir, "lesson 07, loading its candidates"):
+        _train(smoke_cfg, "finetune", 2.0)                                # a whole run, inside the block
+        assert not another_process_can_take_it(), "the block still holds the folder"
+    assert another_process_can_take_it()
+    runs.begin_phase(smoke_cfg, "finetune")
+    with locks.folder_lock(smoke_cfg.build_dir, "lesson 07, loading its candidates"):
+        pass
+    assert not another_process_can_take_it(), "the run still holds the folder after a block inside it"
+    locks.release(smoke_cfg.build_dir)
+    assert another_process_can_take_it()
+    assert not (smoke_cfg.build_dir / ".lock-holder").exists(), "the last holder's name goes with its lock"
