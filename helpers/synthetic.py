@@ -11,6 +11,10 @@ Everything is drawn from one seed, and the archive is written byte for byte
 the same each time (fixed tar and gzip timestamps), so its md5 is stable for a
 given Pillow version. The smoke profile then "downloads" it over ``file://``
 with the same code that downloads the real archive.
+
+:func:`write_photo_folder` draws the smoke profile's stand-in for a learner's
+own folder of photos (``<class name>/*.jpg``): uneven classes, a class name
+with a space, bad files and duplicates, as real folders have.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import gzip
 import io
 import math
+import shutil
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +31,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 from scipy.io import savemat
 
+from helpers.errors import FlowersError
 from helpers.files import md5_of, write_bytes_atomic, write_text_atomic
 from helpers.flowers17 import ARCHIVE_NAME, IMAGES_PER_CLASS, N_IMAGES, SPECIES, label_of
 
@@ -191,3 +197,66 @@ def ensure_synthetic_source(folder: Path, seed: int = 0, short_side: int = 128) 
     if not splits.exists():
         write_datasplits(splits, seed)
     return md5_file.read_text().strip()
+
+
+# --------------------------------------------------------------------------- a learner's own folder
+
+#: The synthetic "own photos" folder: class folder name -> (the species whose style it is drawn in, photos).
+#: Uneven on purpose (40 against 12), with a class name that has a space and one in capitals.
+PHOTO_FOLDER_CLASSES: dict[str, tuple[str, int]] = {
+    "sun flower": ("Sunflower", 40),
+    "Tulip": ("Tulip", 30),
+    "bluebell": ("Bluebell", 20),
+    "Pansy": ("Pansy", 12),
+}
+
+#: The bad files in it (under the folder): a text note, a web page saved as .jpg, a cut-off JPEG.
+PHOTO_FOLDER_BAD_FILES: tuple[str, ...] = ("Tulip/notes.txt", "Pansy/page.jpg", "bluebell/broken.jpg")
+
+#: The duplicates in it: (copy, the photo it copies), both under the folder. The first is in another class
+#: (a label conflict), the second in its own class (harmless, but counted twice).
+PHOTO_FOLDER_DUPLICATES: tuple[tuple[str, str], ...] = (
+    ("sun flower/tulip by mistake.jpg", "Tulip/photo_000.jpg"),
+    ("Pansy/photo_000 (1).jpg", "Pansy/photo_000.jpg"),
+)
+
+#: The file that marks a folder as drawn by :func:`write_photo_folder` (hidden: the folder check skips it).
+PHOTO_FOLDER_MARK = ".drawn-by-flowers-transfer"
+
+
+def write_photo_folder(root: Path, seed: int = 0, short_side: int = 96) -> Path:
+    """Draw the smoke profile's stand-in for a learner's folder of photos into ``root``; return ``root``.
+
+    ``root/<class name>/photo_NNN.jpg`` for :data:`PHOTO_FOLDER_CLASSES`, plus
+    :data:`PHOTO_FOLDER_BAD_FILES` and :data:`PHOTO_FOLDER_DUPLICATES`. The
+    same seed draws the same bytes. A folder that exists is used as it is when
+    this function drew it (it holds :data:`PHOTO_FOLDER_MARK`) and otherwise
+    refused, so a learner's own folder is never written into.
+
+    Raises:
+        FlowersError: when ``root`` exists and was not drawn here.
+    """
+
+    root = Path(root)
+    if root.exists():
+        if (root / PHOTO_FOLDER_MARK).exists():
+            return root
+        raise FlowersError(f"{root} exists and is not the course's synthetic photo folder, so nothing is "
+                           f"drawn into it. Choose another folder (or remove this one yourself).")
+    tmp = root.with_name(f"{root.name}.part")
+    if tmp.exists():
+        shutil.rmtree(tmp)   # left by an interrupted drawing: ours
+    for c, (folder, (species, count)) in enumerate(PHOTO_FOLDER_CLASSES.items()):
+        (tmp / folder).mkdir(parents=True)
+        for i in range(count):
+            img = draw_flower(STYLES[SPECIES.index(species)], np.random.default_rng([seed, 5000 + c, i]),
+                              short_side)
+            img.save(tmp / folder / f"photo_{i:03d}.jpg", format="JPEG", quality=90)
+    (tmp / "Tulip" / "notes.txt").write_text("Tulips from the market, bought on Saturday.\n")
+    (tmp / "Pansy" / "page.jpg").write_text("<!DOCTYPE html><html><body>404 Not Found</body></html>\n")
+    (tmp / "bluebell" / "broken.jpg").write_bytes((tmp / "bluebell" / "photo_000.jpg").read_bytes()[:400])
+    for copy, original in PHOTO_FOLDER_DUPLICATES:
+        (tmp / copy).write_bytes((tmp / original).read_bytes())
+    (tmp / PHOTO_FOLDER_MARK).write_text(f"drawn by helpers.synthetic.write_photo_folder (seed {seed})\n")
+    tmp.rename(root)   # whole or not at all
+    return root

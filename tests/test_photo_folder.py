@@ -175,3 +175,25 @@ def test_the_seeded_split_is_stratified_repeatable_and_a_new_photo_moves_no_othe
     again = photo_folder.seeded_assignment(photo_folder.scan_folder(root), (0.6, 0.2, 0.2), seed=1)
     assert {p: part for p, part in again.items() if p.parent.name != "roses"} == \
         {p: part for p, part in split.items() if p.parent.name != "roses"}
+
+
+def test_the_smoke_profile_s_photo_folder_is_uneven_with_bad_files_and_duplicates(tmp_path: Path) -> None:
+    from helpers import synthetic
+
+    root = synthetic.write_photo_folder(tmp_path / "drawn photos")
+    found = photo_folder.scan_folder(root)
+    duplicates_in = {copy.split("/")[0] for copy, _ in synthetic.PHOTO_FOLDER_DUPLICATES}
+    assert found.counts() == {name: n + (name in duplicates_in)
+                              for name, (_, n) in sorted(synthetic.PHOTO_FOLDER_CLASSES.items())}
+    assert sorted(str(p.relative_to(root)) for p, _ in found.left_out) == sorted(synthetic.PHOTO_FOLDER_BAD_FILES)
+    assert any(" " in name for name in found.class_names)
+    assert max(found.counts().values()) / min(found.counts().values()) > 1.5
+    for copy, original in synthetic.PHOTO_FOLDER_DUPLICATES:
+        assert (root / copy).read_bytes() == (root / original).read_bytes()
+    photo_folder.check_split_counts(found, (0.6, 0.2, 0.2))
+    again = synthetic.write_photo_folder(tmp_path / "again")
+    assert _snapshot(again) == _snapshot(root), "the same seed draws the same bytes"
+    assert synthetic.write_photo_folder(root) == root, "an existing drawn folder is used as it is"
+    mine = _folder(tmp_path / "mine", {"roses": 5, "tulips": 5})
+    _refused(mine, "is not the course's synthetic photo folder, so nothing is drawn into it",
+             synthetic.write_photo_folder)
