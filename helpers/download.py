@@ -33,7 +33,7 @@ from helpers.disk import disk_error, is_disk_error
 from helpers.errors import FlowersError
 from helpers.files import md5_of, write_text_atomic
 from helpers.flowers17 import ARCHIVE_NAME
-from helpers.locks import data_folder, folder_lock
+from helpers.locks import folder_lock
 
 #: The nine arrays of ``datasplits.mat``: ``trn1``, ``val1``, ``tst1``, ... ``tst3``.
 SPLITS_KEYS: tuple[str, ...] = tuple(f"{key}{which}" for which in (1, 2, 3) for key in ("trn", "val", "tst"))
@@ -54,7 +54,7 @@ def data_lock(cfg: Config, timeout: float | None = None) -> Iterator[None]:
         FlowersError: when another process holds the lock for over ``timeout``
             seconds (``None``: :data:`helpers.locks.LOCK_TIMEOUT`).
     """
-    with folder_lock(data_folder(cfg), "a run preparing the data", timeout):
+    with folder_lock(cfg.work_dir, "a run preparing the data", timeout):
         yield
 
 

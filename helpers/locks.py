@@ -24,7 +24,6 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from helpers.config import Config
 from helpers.errors import FlowersError
 
 #: Seconds a second process waits for a lock before giving up with a message.
@@ -138,13 +137,3 @@ def _acquire(lock: FileLock, folder: Path, who: str, timeout: float | None) -> N
 
 def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
-
-
-def data_folder(cfg: Config) -> Path:
-    """The folder whose lock covers downloading, extracting and splitting (:attr:`Config.work_dir`)."""
-    return cfg.work_dir
-
-
-def build_folder(cfg: Config) -> Path:
-    """The folder whose lock covers training and scoring (:attr:`Config.build_dir`)."""
-    return cfg.build_dir

@@ -38,7 +38,7 @@ from pathlib import Path
 from helpers.config import Config
 from helpers.errors import FlowersError
 from helpers.files import write_text_atomic
-from helpers.locks import build_folder, hold, release
+from helpers.locks import hold, release
 
 
 @dataclass(frozen=True)
@@ -274,7 +274,7 @@ def begin_phase(cfg: Config, phase: str, started_from: dict[str, object] | None 
             ``started_from`` is no longer the record on disk (its lesson ran
             again since it was loaded): the lesson to run again is named.
     """
-    hold(build_folder(cfg), f"lesson {phase_lesson(phase)}, training its {phase} phase")
+    hold(cfg.build_dir, f"lesson {phase_lesson(phase)}, training its {phase} phase")
     try:
         check_still_current(cfg, phase, started_from)
         note = interrupted_note(cfg, phase)
@@ -287,7 +287,7 @@ def begin_phase(cfg: Config, phase: str, started_from: dict[str, object] | None 
         write_text_atomic(unfinished_path(identity_path(cfg, phase)),
                           json.dumps(_new_record(cfg, phase, started_from or None), indent=2) + "\n")
     except BaseException:   # refused, a full disk, a click on Stop: no run started, so nobody need wait
-        release(build_folder(cfg))
+        release(cfg.build_dir)
         raise
     return files
 
@@ -312,7 +312,7 @@ def finish_phase(cfg: Config, phase: str) -> list[Path]:
     try:
         return _finish_phase(cfg, phase)
     finally:
-        release(build_folder(cfg))
+        release(cfg.build_dir)
 
 
 def _finish_phase(cfg: Config, phase: str) -> list[Path]:

@@ -37,7 +37,7 @@ from keras import layers
 
 from helpers.config import Config
 from helpers.errors import FlowersError
-from helpers.locks import build_folder, release
+from helpers.locks import release
 from helpers.models import layer_index
 from helpers.runs import (
     begin_phase,
@@ -241,7 +241,7 @@ def fit_phase(cfg: Config, model, gens, phase: str, epochs: int, initial_epoch: 
             verbose=verbose,
         )
     except BaseException:
-        release(build_folder(cfg))   # an interrupted run ends here: other lessons need not wait for this kernel
+        release(cfg.build_dir)   # an interrupted run ends here: other lessons need not wait for this kernel
         raise
     seconds = time.perf_counter() - start
     finish_phase(cfg, phase)

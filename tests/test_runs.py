@@ -178,7 +178,7 @@ def test_lesson_06_refuses_at_once_to_fine_tune_a_transfer_model_replaced_since_
                                            r"since \(lesson 05 or an earlier one ran again\).*run lesson 06 again"):
         _train(smoke_cfg, "finetune", 2.0, started_from=loaded)
     assert not runs.read_record(smoke_cfg, "finetune"), "nothing was started"
-    _other_process_can_take_the_lock(smoke_cfg)                         # the refusal gave the lock back
+    assert _other_process_can_take_the_lock(smoke_cfg)                         # the refusal gave the lock back
     _train(smoke_cfg, "finetune", 2.0, started_from=runs.read_record(smoke_cfg, "transfer"))   # 06 again
     runs.check_identity(smoke_cfg, "finetune")
 
@@ -247,12 +247,17 @@ def _other_lesson_05(cfg: Config):
     return other
 
 
-def _other_process_can_take_the_lock(cfg: Config) -> None:
-    from filelock import FileLock
+def _other_process_can_take_the_lock(cfg: Config) -> bool:
+    """Whether another holder (its own handle, as another process has) could take the build folder's lock now."""
+    from filelock import FileLock, Timeout
 
-    other = FileLock(cfg.build_dir / ".lock")                # its own handle, as another process has
-    other.acquire(timeout=0)
+    other = FileLock(cfg.build_dir / ".lock")
+    try:
+        other.acquire(timeout=0)
+    except Timeout:
+        return False
     other.release()
+    return True
 
 
 def test_a_second_lesson_that_would_train_waits_for_the_first_and_names_it(
@@ -290,7 +295,7 @@ def test_a_second_lesson_that_would_train_waits_for_the_first_and_names_it(
     assert "waits" not in capsys.readouterr().out, "a holder that crashed blocks nobody"
     runs.unfinished_files(smoke_cfg, "finetune").model.write_bytes(runs.model_path(smoke_cfg, "transfer").read_bytes())
     runs.finish_phase(smoke_cfg, "finetune")
-    _other_process_can_take_the_lock(smoke_cfg)                         # finishing gave the lock back
+    assert _other_process_can_take_the_lock(smoke_cfg)                         # finishing gave the lock back
 
 
 def test_a_model_replaced_while_it_was_loading_is_refused(smoke_cfg: Config) -> None:
@@ -325,34 +330,23 @@ def test_an_interrupted_fit_phase_gives_the_build_folder_back(smoke_cfg: Config,
     with pytest.raises(KeyboardInterrupt):
         training.fit_phase(smoke_cfg, model, SimpleNamespace(train=batches, validation=batches.take(2)),
                            "transfer", epochs=3)
-    _other_process_can_take_the_lock(smoke_cfg)
+    assert _other_process_can_take_the_lock(smoke_cfg)
     assert "did not finish" in runs.interrupted_note(smoke_cfg, "transfer")
 
 
 def test_a_run_inside_a_with_block_gives_back_only_its_own_level_of_the_lock(smoke_cfg: Config) -> None:
     """``begin_phase``/``finish_phase`` inside ``folder_lock`` (or the other way round) keep the outer hold."""
-    from filelock import FileLock, Timeout
-
     from helpers import locks
-
-    def another_process_can_take_it() -> bool:
-        other = FileLock(smoke_cfg.build_dir / ".lock")
-        try:
-            other.acquire(timeout=0)
-        except Timeout:
-            return False
-        other.release()
-        return True
 
     _train(smoke_cfg, "transfer", 1.0)
     with locks.folder_lock(smoke_cfg.build_dir, "lesson 07, loading its candidates"):
         _train(smoke_cfg, "finetune", 2.0)                                # a whole run, inside the block
-        assert not another_process_can_take_it(), "the block still holds the folder"
-    assert another_process_can_take_it()
+        assert not _other_process_can_take_the_lock(smoke_cfg), "the block still holds the folder"
+    assert _other_process_can_take_the_lock(smoke_cfg)
     runs.begin_phase(smoke_cfg, "finetune")
     with locks.folder_lock(smoke_cfg.build_dir, "lesson 07, loading its candidates"):
         pass
-    assert not another_process_can_take_it(), "the run still holds the folder after a block inside it"
+    assert not _other_process_can_take_the_lock(smoke_cfg), "the run still holds the folder after a block inside it"
     locks.release(smoke_cfg.build_dir)
-    assert another_process_can_take_it()
+    assert _other_process_can_take_the_lock(smoke_cfg)
     assert not (smoke_cfg.build_dir / ".lock-holder").exists(), "the last holder's name goes with its lock"
