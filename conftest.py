@@ -20,7 +20,7 @@ AFTER_LESSONS_MODULES = ("tests/test_lesson_results.py", "tests/test_slides_brow
 #: the lessons. xdist would order groups by their number of tests, which puts these few-test, long
 #: modules last, where one of them can keep a worker busy minutes after the other has finished.
 SLOW_MODULES = ("tests/test_backbone_lessons.py", "tests/test_bench.py", "tests/test_repeatable.py",
-                "tests/test_backbones.py", "tests/test_training.py")
+                "tests/test_backbones.py", "tests/test_training.py", "tests/test_photo_lessons.py")
 
 
 @pytest.hookimpl(optionalhook=True)

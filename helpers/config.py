@@ -33,6 +33,17 @@ Environment variables (all optional):
     Photos of each species for training, validation and test, as three whole
     numbers (default ``40,20,20``). Every lesson and tool reads it, so a split
     of other sizes holds for the whole course; they add up to at most 80.
+``FLOWERS_PHOTOS``
+    Your own photos instead of Flowers17: a folder with one subfolder per
+    class (``my_photos/roses/*.jpg``, ``my_photos/tulips/*.jpg``...). Empty
+    or unset (default): Flowers17. The class names come from the folder
+    names. The folder is only read: the split is made of links (or copies)
+    inside the data folder (:mod:`helpers.own_split`).
+``FLOWERS_SPLIT_FRACTIONS``
+    How your own photos divide into training, validation and test, per class
+    (default ``60,20,20``; ``0.6,0.2,0.2`` is the same), with at least 3 / 1 / 1
+    photos of each class. Only with ``FLOWERS_PHOTOS``: Flowers17 uses
+    ``FLOWERS_SPLIT_SIZES``.
 ``FLOWERS_RUN``
     Which training run of the split (default 1): run 1 trains with ``FLOWERS_SEED``
     itself, runs 2, 3, ... with seeds derived from it (:attr:`Config.training_seed`),
@@ -69,6 +80,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
 import math
 import os
 import re
@@ -81,6 +93,8 @@ from helpers.flowers17 import IMAGES_PER_CLASS
 
 PROFILES = ("full", "smoke")
 SPLITS = ("seeded", "official1", "official2", "official3")
+#: How your own photos divide by default: 60% training, 20% validation, 20% test of each class.
+DEFAULT_FRACTIONS: tuple[float, float, float] = (60.0, 20.0, 20.0)
 
 OFFICIAL_BASE_URL = "https://www.robots.ox.ac.uk/~vgg/data/flowers/17/"
 OFFICIAL_ARCHIVE_URL = OFFICIAL_BASE_URL + "17flowers.tgz"
@@ -98,6 +112,8 @@ SETTINGS: dict[str, str] = {
     "FLOWERS_SPLIT": "seeded, official1, official2 or official3",
     "FLOWERS_SEED": "the split's seed",
     "FLOWERS_SPLIT_SIZES": "photos per species for train, validation, test",
+    "FLOWERS_PHOTOS": "your own folder of class subfolders (empty: Flowers17)",
+    "FLOWERS_SPLIT_FRACTIONS": "how your own photos divide into train, validation, test",
     "FLOWERS_RUN": "which training run of the split",
     "FLOWERS_DETERMINISTIC": "repeatable training, 1 or 0",
     "FLOWERS_BACKBONE": "the pretrained network",
@@ -162,6 +178,10 @@ class Config:
     run: int = 1
     #: Repeatable training: op determinism and batches loaded in order (``FLOWERS_DETERMINISTIC``).
     deterministic: bool = True
+    #: Your own folder of class subfolders (``FLOWERS_PHOTOS``); ``None``: Flowers17.
+    photos: Path | None = None
+    #: How each class of :attr:`photos` divides into train, validation and test (``FLOWERS_SPLIT_FRACTIONS``).
+    split_fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
 
     @property
     def training_seed(self) -> int:
@@ -179,8 +199,21 @@ class Config:
         return self.data_dir / self.profile
 
     @property
+    def data_name(self) -> str:
+        """What the course trains on, in words: ``Flowers17`` or ``your photos in /path/to/my_photos``."""
+        return "Flowers17" if self.photos is None else f"your photos in {self.photos}"
+
+    @property
     def split_name(self) -> str:
-        """The split's own name: ``seeded-42-40-20-20`` (seed, then sizes), or ``official1`` .. ``official3``."""
+        """The split's own name: ``seeded-42-40-20-20`` (seed, then sizes), or ``official1`` .. ``official3``.
+
+        For your own photos: ``photos-<folder>-<6 hex digits of its path>-<seed>-<fractions>``,
+        such as ``photos-my-photos-3f2a1c-42-60-20-20``, so two folders of the same name never share a split.
+        """
+        if self.photos is not None:
+            slug = re.sub(r"[^a-z0-9]+", "-", self.photos.name.lower()).strip("-") or "photos"
+            where = hashlib.md5(str(self.photos).encode()).hexdigest()[:6]
+            return "-".join(["photos", slug, where, str(self.seed), *(f"{f:g}" for f in self.split_fractions)])
         if self.split != "seeded":
             return self.split
         return "-".join(str(n) for n in ("seeded", self.seed, *self.split_sizes))
@@ -209,12 +242,16 @@ class Config:
         md5 = self.archive_md5 if self.archive_md5 else "(not checked)"
         if self.synthetic and self.archive_md5 is None:
             md5 = "(synthetic archive: its md5 is recorded when it is generated)"
+        data = [("archive", self.archive_url), ("archive md5", md5),
+                ("split", f"{self.split} {self.split_sizes} per class, seed {self.seed}")]
+        if self.photos is not None:
+            data = [("photos", str(self.photos)),
+                    ("split", f"seeded, {'/'.join(f'{f:g}' for f in self.split_fractions)} of each class, "
+                              f"seed {self.seed}")]
         rows = [
             ("profile", self.profile),
             ("backbone", self.backbone),
-            ("archive", self.archive_url),
-            ("archive md5", md5),
-            ("split", f"{self.split} {self.split_sizes} per class, seed {self.seed}"),
+            *data,
             ("training", f"run {self.run}, seed {self.training_seed}, "
                          + ("repeatable (op determinism)" if self.deterministic else "not repeatable")),
             ("data folder", str(self.work_dir)),
@@ -332,6 +369,34 @@ def split_sizes_of(value: object, name: str = "the split sizes") -> tuple[int, i
     return sizes  # type: ignore[return-value]
 
 
+def split_fractions_of(value: object, name: str = "the split fractions") -> tuple[float, float, float]:
+    """Three shares above 0, train at least a tenth of their sum: ``"60,20,20"``, ``"0.6/0.2/0.2"`` or a sequence.
+
+    Raises:
+        FlowersError: naming ``name`` and the value.
+    """
+    parts = re.sub(r"[,/]", " ", value).split() if isinstance(value, str) else value
+    try:
+        shares = tuple(float(p) for p in parts)  # type: ignore[union-attr]
+        if isinstance(value, bool) or any(isinstance(p, bool) for p in parts):  # type: ignore[union-attr]
+            raise TypeError
+    except (TypeError, ValueError):
+        shares = ()
+    if (len(shares) != 3 or any(not math.isfinite(f) or f <= 0 for f in shares)
+            or shares[0] < 0.1 * sum(shares)):
+        raise FlowersError(f"{name} must be three numbers above 0, the shares of each class for training, "
+                           f"validation and test, with training at least a tenth of their sum (such as 60,20,20 "
+                           f"or 0.6,0.2,0.2), not {value!r}.")
+    return shares  # type: ignore[return-value]
+
+
+def _photos_setting(value: object) -> Path | None:
+    """``FLOWERS_PHOTOS`` or the ``photos`` parameter: ``None`` for empty, else a folder (``~`` expanded,
+    relative ones taken from :func:`course_home`). Whether it is a usable folder is checked when it is read."""
+    text = str(value).strip() if value is not None else ""
+    return _folder(text) if text else None
+
+
 #: The largest seed ``keras.utils.set_random_seed`` accepts (NumPy's limit): 2**32 - 1.
 MAX_SEED = 2**32 - 1
 #: How far apart the training seeds of two successive runs are (a prime, so runs of nearby seeds never meet).
@@ -416,8 +481,23 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: object) -> Co
         whole_number(env.get("FLOWERS_SEED") or "42", "FLOWERS_SEED", 0, MAX_SEED)
     run = whole_number(given.pop("run"), "run", 1) if "run" in given else \
         whole_number(env.get("FLOWERS_RUN") or "1", "FLOWERS_RUN (training runs count from 1)", 1)
+    sizes_given = "split_sizes" in given or bool(env.get("FLOWERS_SPLIT_SIZES"))
     sizes = split_sizes_of(given.pop("split_sizes")) if "split_sizes" in given else \
         split_sizes_of(env.get("FLOWERS_SPLIT_SIZES") or (40, 20, 20), "FLOWERS_SPLIT_SIZES")
+    photos = _photos_setting(given.pop("photos") if "photos" in given else env.get("FLOWERS_PHOTOS"))
+    fractions_given = "split_fractions" in given or bool(env.get("FLOWERS_SPLIT_FRACTIONS"))
+    fractions = split_fractions_of(given.pop("split_fractions"), "split_fractions") if "split_fractions" in given \
+        else split_fractions_of(env.get("FLOWERS_SPLIT_FRACTIONS") or DEFAULT_FRACTIONS, "FLOWERS_SPLIT_FRACTIONS")
+    if photos is not None and sizes_given:
+        raise FlowersError("FLOWERS_SPLIT_SIZES counts Flowers17's photos per species, so it does not apply to your "
+                           "own photos (FLOWERS_PHOTOS). Use FLOWERS_SPLIT_FRACTIONS (such as 60,20,20) instead.")
+    if photos is None and fractions_given:
+        raise FlowersError("FLOWERS_SPLIT_FRACTIONS divides your own photos, and FLOWERS_PHOTOS is not set. For "
+                           "Flowers17, give the photos per species with FLOWERS_SPLIT_SIZES (such as 40,20,20), or "
+                           "set FLOWERS_PHOTOS to your folder.")
+    if photos is not None and split != "seeded":
+        raise FlowersError(f"FLOWERS_SPLIT={split} is one of Flowers17's official splits; your own photos "
+                           f"(FLOWERS_PHOTOS) get a seeded split. Leave FLOWERS_SPLIT unset.")
     deterministic = _flag(env, "FLOWERS_DETERMINISTIC", True)
     mixed_precision = _flag(env, "FLOWERS_MIXED_PRECISION", False)
     for name in ("deterministic", "mixed_precision"):
@@ -460,10 +540,22 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: object) -> Co
     values.update(
         profile=profile, data_dir=data_dir, build_dir=build_dir, archive_url=url,
         archive_md5=md5, splits_url=splits_url, splits_md5=splits_md5, split=split,
-        split_sizes=sizes, seed=seed, run=run, backbone=backbone,
+        split_sizes=sizes, seed=seed, run=run, backbone=backbone, photos=photos, split_fractions=fractions,
         mixed_precision=mixed_precision, deterministic=deterministic,
     )
     values.update(given)
     if values["image_size"] < spec.min_size:  # type: ignore[operator]
         raise FlowersError(f"image_size must be at least {spec.min_size} for {backbone}, not {values['image_size']}.")
     return Config(**values)  # type: ignore[arg-type]
+
+
+def require_flowers17(cfg: Config) -> None:
+    """Stop a lesson or step that prepares Flowers17 when the run is on your own photos.
+
+    Raises:
+        FlowersError: naming the photo folder, and what to do instead.
+    """
+    if cfg.photos is not None:
+        raise FlowersError(f"This lesson downloads and splits Flowers17, but FLOWERS_PHOTOS is set ({cfg.photos}). "
+                           f"Lessons 02-08 make the split of your own photos themselves: run them, or unset "
+                           f"FLOWERS_PHOTOS to run this lesson on Flowers17.")

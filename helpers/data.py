@@ -35,21 +35,21 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers.config import Config
+from helpers import own_split, split_folders
+from helpers.config import Config, require_flowers17
 from helpers.download import (
     data_lock,
     download_archive,
     download_official_splits,
     expected_md5,
     read_official_splits,
-    remove_path,
 )
 from helpers.errors import FlowersError
 from helpers.files import md5_of
 from helpers.flowers17 import ARCHIVE_NAME, N_IMAGES, SPECIES, class_folder, label_of
 from helpers.images import photo_problem
+from helpers.split_folders import SPLIT_NAMES, read_manifest, split_problem  # noqa: F401 (lessons call data.*)
 
-SPLIT_NAMES: tuple[str, ...] = ("train", "validation", "test")
 _IMAGE_NAME = re.compile(r"^image_(\d{4})\.jpg$")
 
 
@@ -214,50 +214,20 @@ def write_split(cfg: Config, extracted: Path, assignment: dict[int, str]) -> Pat
 def new_split(cfg: Config, assignment: dict[int, str]) -> Iterator[Path]:
     """An empty ``<split>.tmp/`` to write ``assignment``'s class folders into, swapped in for the split at the end.
 
-    On leaving the block, it writes ``manifest.csv`` (one row per image of
-    ``assignment``) and ``split.json`` (the settings and the archive the split
-    was made from, which :func:`ensure_split` compares), checks that the
-    folders hold every class folder of each part and exactly the images the
-    manifest lists, and only then replaces the old split. So a rerun leaves
-    exactly the files of the new split, and an error in the block, folders
-    that do not match, or an interruption leave the old split as it was.
-
-    A split on disk that is already exactly the new one (the same manifest and
-    record, every file in place) is kept as it is, and the new copy dropped:
-    a lesson reading it in another tab never sees its files disappear.
+    :func:`helpers.split_folders.new_split` with Flowers17's manifest: on
+    leaving the block, it writes ``manifest.csv`` (one row per image of
+    ``assignment``) and ``split.json``, checks that the folders hold every
+    class folder of each part and exactly the images the manifest lists, and
+    only then replaces the old split. An error in the block, folders that do
+    not match, or an interruption leave the old split as it was; a split
+    already exactly the new one is kept as it is.
 
     Raises:
         FlowersError: when the folders written in the block do not match ``assignment``.
     """
-    with data_lock(cfg):
-        target = split_dir(cfg)
-        tmp, old = target.with_name(f"{target.name}.tmp"), target.with_name(f"{target.name}.old")
-        remove_path(tmp)
-        tmp.mkdir(parents=True)
-        try:
-            yield tmp
-            _finish_split(cfg, tmp, assignment)
-        except BaseException:
-            remove_path(tmp)
-            raise
-        if _same_split_files(target, tmp):
-            remove_path(tmp)
-            return
-        remove_path(old)
-        if target.exists():
-            target.rename(old)
-        tmp.rename(target)
-        remove_path(old)
-
-
-def _same_split_files(target: Path, new: Path) -> bool:
-    """Whether the split in ``target`` is whole and holds what ``new`` does (manifest and record alike)."""
-    try:
-        same = all((target / name).read_bytes() == (new / name).read_bytes()
-                   for name in ("manifest.csv", "split.json"))
-    except OSError:
-        return False
-    return same and split_problem(target) is None
+    require_flowers17(cfg)   # a run on your own photos must never get Flowers17 in its split folder
+    with split_folders.new_split(cfg, lambda tmp: _finish_split(cfg, tmp, assignment)) as tmp:
+        yield tmp
 
 
 def _finish_split(cfg: Config, tmp: Path, assignment: dict[int, str]) -> None:
@@ -281,12 +251,6 @@ def _finish_split(cfg: Config, tmp: Path, assignment: dict[int, str]) -> None:
     # The archive's real md5, even when FLOWERS17_MD5 is empty and nothing was checked.
     record["archive_md5"] = md5_of(archive) if archive.exists() else record["md5"]
     (tmp / "split.json").write_text(json.dumps(record))
-
-
-def read_manifest(folder: Path) -> list[dict[str, str]]:
-    """The rows of a split's ``manifest.csv``."""
-    with open(Path(folder) / "manifest.csv", newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def split_counts(assignment: dict[int, str]) -> dict[str, Counter]:
@@ -317,26 +281,6 @@ def check_split(assignment: dict[int, str], labels: dict[int, int]) -> None:
                 f"({N_IMAGES:,} images), or ask for fewer images per class.")
 
 
-def split_problem(folder: Path) -> str | None:
-    """Why the split folder no longer matches its ``manifest.csv``, or ``None`` when it does.
-
-    Every image the manifest lists must be in its class folder, and no other
-    image may be there (a class folder deleted by hand, a photo dropped in).
-    """
-    try:
-        listed = {row["file"] for row in read_manifest(folder)}
-    except (OSError, ValueError, KeyError, csv.Error):
-        return "its manifest.csv is missing or damaged"
-    present = {p.relative_to(folder).as_posix() for name in SPLIT_NAMES if (folder / name).is_dir()
-               for p in (folder / name).glob("*/*") if p.is_file()}
-    missing, extra = sorted(listed - present), sorted(present - listed)
-    if missing:
-        return f"{len(missing)} image(s) of manifest.csv are missing, e.g. {missing[0]}"
-    if extra:
-        return f"{len(extra)} file(s) are not in manifest.csv, e.g. {extra[0]}"
-    return None
-
-
 @dataclass(frozen=True)
 class PreparedSplit:
     """What :func:`prepare_split` did, for the lesson to show."""
@@ -347,7 +291,8 @@ class PreparedSplit:
 
 
 def prepare_split(cfg: Config, verbose: bool = True) -> PreparedSplit:
-    """Download, check, label, split and write: lesson 01 in one call."""
+    """Download, check, label, split and write: lesson 01 in one call (Flowers17 only)."""
+    require_flowers17(cfg)
     with data_lock(cfg):
         extracted = download_archive(cfg, verbose=verbose)
         checked = check_images(extracted)
@@ -365,11 +310,15 @@ def prepare_split(cfg: Config, verbose: bool = True) -> PreparedSplit:
 def ensure_split(cfg: Config, verbose: bool = True) -> Path:
     """The split folder for ``cfg``, preparing it first when it is missing, different or damaged.
 
-    Later lessons call this, so each runs on its own: a split made by lesson 01
-    with the same settings, whose folders still match its manifest, is reused
-    as it is. Anything else is repaired by preparing the split again, which
-    the function says (a damaged ``split.json``, a deleted class folder...).
+    With :attr:`Config.photos` set, this is your folder's split
+    (:func:`helpers.own_split.ensure_photo_split`). Later lessons call this,
+    so each runs on its own: a split made by lesson 01 with the same settings,
+    whose folders still match its manifest, is reused as it is. Anything else
+    is repaired by preparing the split again, which the function says (a
+    damaged ``split.json``, a deleted class folder...).
     """
+    if cfg.photos is not None:
+        return own_split.ensure_photo_split(cfg, verbose=verbose)
     folder = split_dir(cfg)
     info = folder / "split.json"
     with data_lock(cfg):
@@ -405,3 +354,10 @@ def counts_table(assignment: dict[int, str]) -> str:
     totals = [sum(counts[part].values()) for part in SPLIT_NAMES]
     lines.append(f"{'total':<{width}}  {totals[0]:>5}  {totals[1]:>10}  {totals[2]:>4}")
     return "\n".join(lines)
+
+
+def class_names(cfg: Config) -> list[str]:
+    """The names of the classes, in the order of the model's outputs: Flowers17's species, or your folder's
+    class folders (sorted, as Keras numbers them). Your folder's names are read from its split, which
+    :func:`ensure_split` makes."""
+    return list(SPECIES) if cfg.photos is None else own_split.class_names(split_dir(cfg))

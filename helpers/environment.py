@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from helpers.config import Config, load_config, positive_number
+from helpers.config import Config, load_config, positive_number, require_flowers17
 from helpers.disk import check_writable, disk_error, is_disk_error
 from helpers.flowers17 import ARCHIVE_BYTES
 
@@ -218,7 +218,7 @@ def _install_disk_error_display(cfg: Config) -> None:
         shell.set_custom_exc((OSError,), disk_error_display(cfg))
 
 
-def setup(learning_rate: float | None = None, **overrides: object) -> Config:
+def setup(learning_rate: float | None = None, flowers17_only: bool = False, **overrides: object) -> Config:
     """Build the configuration, seed everything, make training repeatable, and print the lesson's starting facts.
 
     Seeds Keras with :attr:`Config.training_seed` and, unless
@@ -229,6 +229,8 @@ def setup(learning_rate: float | None = None, **overrides: object) -> Config:
     Args:
         learning_rate: The lesson's learning rate, when it has one: checked to be
             a number above 0, not kept (the lesson uses its own variable).
+        flowers17_only: The lesson is about Flowers17 itself (lesson 01), so it
+            stops, saying why, when ``FLOWERS_PHOTOS`` names your own photos.
         **overrides: The lesson's ``parameters`` (``None`` = keep the environment's value),
             checked by :func:`helpers.config.load_config`.
 
@@ -238,6 +240,8 @@ def setup(learning_rate: float | None = None, **overrides: object) -> Config:
     if learning_rate is not None:
         positive_number(learning_rate, "learning_rate")
     cfg = load_config(**overrides)   # checked before TensorFlow loads: a wrong setting stops at once
+    if flowers17_only:
+        require_flowers17(cfg)
     check_folders(cfg)
     _install_disk_error_display(cfg)
     tf = import_tensorflow()

@@ -20,10 +20,10 @@ The module imports neither Keras nor TensorFlow.
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from helpers.config import split_fractions_of
 from helpers.errors import FlowersError
 from helpers.files import md5_of
 from helpers.images import photo_problem
@@ -164,31 +164,27 @@ def scan_folder(root: Path | str, check_photos: bool = True) -> PhotoFolder:
     return PhotoFolder(root=root, classes=classes, left_out=left_out)
 
 
-def check_fractions(fractions: tuple[float, float, float]) -> None:
-    """Stop unless ``fractions`` are three shares above 0 with train at least a tenth (60/20/20, 0.6/0.2/0.2).
-
-    Raises:
-        FlowersError: naming the fractions.
-    """
-    if (len(fractions) != 3 or any(not isinstance(f, (int, float)) or not math.isfinite(f) or f <= 0
-                                   for f in fractions) or fractions[0] < 0.1 * sum(fractions)):
-        raise FlowersError(f"The split fractions must be three numbers above 0 (train, validation, test), with "
-                           f"train at least a tenth of their sum, such as 60/20/20; got {fractions}.")
-
-
 def split_counts(count: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:
     """How a class of ``count`` photos divides into train, validation and test at ``fractions``.
 
     Validation and test get ``round(count * fraction)``, at least
-    :data:`MIN_PER_SPLIT`'s; train gets the rest. Raise with
+    :data:`MIN_PER_SPLIT`'s; train gets the rest. When that leaves train
+    fewer than its minimum, the larger of validation and test gives photos
+    back first, so every class of at least ``sum(MIN_PER_SPLIT)`` photos
+    splits (3 / 1 / 1 at the least). Raise with
     :func:`check_split_counts` first when the class is too small.
 
     Raises:
-        FlowersError: for fractions :func:`check_fractions` refuses.
+        FlowersError: for fractions :func:`helpers.config.split_fractions_of` refuses.
     """
-    check_fractions(fractions)
+    fractions = split_fractions_of(fractions)
     validation = max(MIN_PER_SPLIT[1], round(count * fractions[1] / sum(fractions)))
     test = max(MIN_PER_SPLIT[2], round(count * fractions[2] / sum(fractions)))
+    while count - validation - test < MIN_PER_SPLIT[0] and (validation > MIN_PER_SPLIT[1] or test > MIN_PER_SPLIT[2]):
+        if validation - MIN_PER_SPLIT[1] >= test - MIN_PER_SPLIT[2]:
+            validation -= 1
+        else:
+            test -= 1
     return count - validation - test, validation, test
 
 
@@ -255,3 +251,47 @@ def seeded_assignment(folder: PhotoFolder, fractions: tuple[float, float, float]
                             ("train", order[n_val + n_test:])):
             out.update({path: part for path in chunk})
     return out
+
+
+def duplicate_groups(folder: PhotoFolder) -> list[list[Path]]:
+    """Photos whose bytes are identical (the same md5), each group sorted by path; groups of two or more only."""
+    by_md5: dict[str, list[Path]] = {}
+    for name in folder.class_names:
+        for path in folder.classes[name]:
+            by_md5.setdefault(md5_of(path), []).append(path)
+    return sorted((sorted(group) for group in by_md5.values() if len(group) > 1), key=lambda g: g[0])
+
+
+def without_duplicates(folder: PhotoFolder) -> PhotoFolder:
+    """The folder's photos with each exact copy left out, and named, so that no photo is in two splits.
+
+    - Copies within one class: the first by name is kept, the others left out
+      (harmless, but a copy in the test split would be a photo seen in training).
+    - The same photo in two or more classes: a label conflict, since it cannot
+      be both. Every copy is left out, naming the others, for you to decide.
+
+    Only the returned description changes; no file is touched.
+    """
+    dropped: dict[Path, str] = {}
+    for group in duplicate_groups(folder):
+        classes = sorted({p.parent.name for p in group})
+        if len(classes) > 1:
+            for path in group:
+                others = ", ".join(str(p.relative_to(folder.root)) for p in group if p != path)
+                dropped[path] = (f"the same photo is also in another class ({others}): a photo cannot be two "
+                                 f"classes, so every copy is left out; keep it in the one folder it belongs to")
+        else:
+            kept = min(group, key=lambda p: (len(p.name), p.name))   # "photo.jpg" rather than "photo (1).jpg"
+            for path in group:
+                if path != kept:
+                    dropped[path] = f"an exact copy of {kept.name} in the same class (kept once)"
+    if not dropped:
+        return folder
+    classes = {name: [p for p in photos if p not in dropped] for name, photos in folder.classes.items()}
+    emptied = [name for name, photos in classes.items() if not photos]
+    if emptied:
+        raise FlowersError(f"Every photo of the class folder {folder.root / emptied[0]} is also in another class "
+                           f"folder, so the course cannot tell which class they are. Keep each photo in the one "
+                           f"folder it belongs to.")
+    left_out = sorted([*folder.left_out, *dropped.items()], key=lambda item: item[0])
+    return PhotoFolder(root=folder.root, classes=classes, left_out=left_out)

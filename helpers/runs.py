@@ -81,7 +81,9 @@ def run_identity(cfg: Config) -> dict[str, object]:
     """What a run's models, logs, figures and results depend on: profile, backbone, image size, split, archive, run.
 
     The archive's md5 is the one recorded with the split on disk (``split.json``
-    in :attr:`Config.split_dir`, which :mod:`helpers.data` writes). Lessons
+    in :attr:`Config.split_dir`, which :mod:`helpers.data` writes). For your own
+    photos, the folder and its fingerprint take the archive's place (recorded by
+    :mod:`helpers.own_split`), so a changed folder is a different run. Lessons
     05-07 compare it (:func:`check_identity`) before they use what an earlier
     lesson wrote.
     """
@@ -89,11 +91,17 @@ def run_identity(cfg: Config) -> dict[str, object]:
     try:
         saved = json.loads(info.read_text()) if info.exists() else {}
         md5 = saved.get("archive_md5", saved.get("md5"))
-    except (OSError, ValueError):
-        md5 = None
-    return {"profile": cfg.profile, "backbone": cfg.backbone, "image_size": cfg.image_size,
-            "split": cfg.split, "seed": cfg.seed, "split_sizes": list(cfg.split_sizes), "archive_md5": md5,
-            "training_run": cfg.run}
+    except (OSError, ValueError, AttributeError):
+        saved, md5 = {}, None
+    identity = {"profile": cfg.profile, "backbone": cfg.backbone, "image_size": cfg.image_size,
+                "split": cfg.split, "seed": cfg.seed, "split_sizes": list(cfg.split_sizes), "archive_md5": md5,
+                "training_run": cfg.run}
+    if cfg.photos is not None:
+        # Your own photos: the folder and the fingerprint of its photos when the split was made, not an archive.
+        del identity["split_sizes"], identity["archive_md5"]
+        identity.update(photos=str(cfg.photos), photos_fingerprint=saved.get("fingerprint"),
+                        split_fractions=list(cfg.split_fractions))
+    return identity
 
 
 def model_path(cfg: Config, phase: str) -> Path:
@@ -151,6 +159,12 @@ def recorded_identity(identity: object) -> object:
 
 
 def _describe(identity: dict[str, object]) -> str:
+    if identity.get("photos") is not None:
+        fp = str(identity.get("photos_fingerprint"))[:8]
+        return (f"the photos in {identity.get('photos')} (fingerprint {fp}...), split "
+                f"{identity.get('split_fractions')} with seed {identity.get('seed')}, {identity.get('backbone')} at "
+                f"{identity.get('image_size')} px, {identity.get('profile')} profile, training run "
+                f"{identity.get('training_run', 1)}")
     return (f"the {identity.get('split')} split with seed {identity.get('seed')} "
             f"({identity.get('split_sizes')} per class), {identity.get('backbone')} at "
             f"{identity.get('image_size')} px, {identity.get('profile')} profile, archive md5 "

@@ -183,6 +183,7 @@ def test_each_candidate_is_scored_on_its_own_run_s_test_photos(
     import types
 
     import keras
+    from sklearn.metrics import f1_score
     from support import smoke_split
 
     from helpers import generators, models, runs, training
@@ -205,6 +206,8 @@ def test_each_candidate_is_scored_on_its_own_run_s_test_photos(
         model = training.load_phase_model(cfg, phase)
         predicted = model.predict(gens.test, verbose=0).argmax(axis=1)
         expected[f"{phase}_test"] = float((predicted == gens.test.classes).mean())
+        expected[f"{phase}_test_f1"] = float(f1_score(gens.test.classes, predicted, average="macro",
+                                                      labels=range(gens.test.num_classes), zero_division=0))
 
     class NotThisSplit:
         def __getattr__(self, name: str) -> object:
@@ -214,7 +217,8 @@ def test_each_candidate_is_scored_on_its_own_run_s_test_photos(
     monkeypatch.setattr(generators, "make_generators", lambda *args, **kwargs: only_test)
     scores = accuracy.candidate_test_accuracies(cfg)
     assert scores == pytest.approx(expected, abs=1e-4)
-    assert len(set(expected.values())) == 3, "the models must differ for this test to tell them apart"
+    assert len({expected[f"{phase}_test"] for phase in accuracy.MODELS}) == 3, \
+        "the models must differ for this test to tell them apart"
 
 
 def test_repeats_train_each_split_again_in_a_folder_of_its_own(
@@ -392,3 +396,17 @@ def test_run_lessons_reads_parameters_as_python_values() -> None:
                                             "learning_rate=1e-4"])
     assert params == {"compare_speed": False, "seed": 7, "backbone": "mobilenet_v2_035", "learning_rate": 1e-4}
     assert len(notebooks) == 8
+
+
+def test_macro_f1_is_reported_when_every_run_has_it() -> None:
+    report = report_of([(1, 1, 0.90), (2, 1, 0.80)])
+    assert "test_f1" not in report["summary"] and "Macro-F1" not in accuracy.markdown_table(report)
+    for row, f1 in zip(report["runs"], (0.70, 0.60)):
+        row.update({key: f1 for key in accuracy.F1_COLUMNS})
+    report["summary"] = accuracy.aggregate(report["runs"])
+    assert report["summary"]["test_f1"]["mean"] == pytest.approx(0.65)
+    assert report["summary"]["test_f1"]["lowest"] == 0.60
+    table = accuracy.markdown_table({**report, "data": "your photos in /x", "split": "seeded splits of 60/20/20"})
+    assert "Macro-F1 on the test set" in table and "| **mean** | **0.650** |" in table
+    assert table.startswith("your photos in /x, backbone `mobilenet_v2_035` (288 px), full profile, seeded splits "
+                            "of 60/20/20, training runs per split: 1,")

@@ -443,7 +443,7 @@ def test_lesson_07_single_photo_steps_are_predict_file(tmp_path: Path, backbone:
     model = keras.Sequential([keras.Input((cfg.image_size, cfg.image_size, 3)), keras.layers.Flatten(),
                               keras.layers.Dense(len(SPECIES), activation="softmax")])
     ns: dict[str, object] = {"paths": paths, "Image": Image, "np": np, "cfg": cfg, "model": model, "data": data,
-                             "evaluation": evaluation, "demo": folder}
+                             "evaluation": evaluation, "demo": folder, "class_names": list(SPECIES)}
     run_cell(lesson_cell("07", "photos = [ImageOps.exif_transpose(Image.open(path)) for path in paths]"), ns)
     assert {photo.size for photo in ns["photos"]} == {(140, 90)}, "every photo upright"
     for marker in ("photos = [on_white(photo) for photo in photos]", "photos = [photo.resize(size",

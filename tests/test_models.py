@@ -225,7 +225,7 @@ def test_freezing_a_base_layer_freezes_it_in_the_model(model: keras.Model, base:
 def test_helper_builds_the_same_model_as_lesson_04s_cell(model: keras.Model, base: keras.Model) -> None:
     """Running the notebook's own head cell gives the helper's architecture: notebook and helper cannot drift."""
     source = lesson_head_cell()
-    namespace: dict[str, object] = {"base_model": base}
+    namespace: dict[str, object] = {"base_model": base, "n_classes": len(SPECIES)}   # lesson 04 reads it from the data
     exec(compile(source, str(LESSON_04), "exec"), namespace)
     lesson_model = namespace["model"]
     assert isinstance(lesson_model, keras.Model)
@@ -274,7 +274,8 @@ def test_lesson_04_solution_2_is_add_head_with_256_units(base: keras.Model) -> N
     from keras import Model, layers
 
     ns = run_cell(lesson_cell("04", "layers.Dense(256, activation=\"relu\")"),
-                  {"base_model": base, "layers": layers, "Model": Model, "features": 2048, "head": HEAD_PARAMS})
+                  {"base_model": base, "layers": layers, "Model": Model, "features": 2048, "head": HEAD_PARAMS,
+                   "n_classes": len(SPECIES)})
     assert models.architecture(ns["small"]) == models.architecture(models.add_head(base, len(SPECIES), hidden=256))
     assert ns["small_head"] == 2048 * 256 + 256 + 256 * 17 + 17
 

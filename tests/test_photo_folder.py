@@ -141,6 +141,15 @@ def test_each_split_of_a_class_gets_its_share_and_at_least_its_minimum(count: in
     assert photo_folder.split_counts(80, (60, 20, 20)) == (48, 16, 16), "percentages work as well as fractions"
 
 
+@pytest.mark.parametrize("fractions", [(0.6, 0.2, 0.2), (20, 40, 40), (0.1, 0.45, 0.45), (80, 10, 10)])
+def test_every_class_of_five_photos_or_more_splits_whatever_the_fractions(fractions) -> None:
+    assert photo_folder.fewest_photos(fractions) == 5
+    for n in range(5, 120):
+        parts = photo_folder.split_counts(n, fractions)
+        least = photo_folder.MIN_PER_SPLIT
+        assert sum(parts) == n and all(got >= low for got, low in zip(parts, least)), (n, parts)
+
+
 def test_the_fingerprint_changes_with_the_photos_not_with_a_touch(tmp_path: Path) -> None:
     root = _folder(tmp_path / "photos", {"roses": 5, "tulips": 5})
 

@@ -105,6 +105,7 @@ def _two_run_cells(cfg: Config, folder: Path, predicted: list[int]) -> dict[str,
     import matplotlib.pyplot as plt
 
     namespace = {"cfg": cfg, "np": np, "plt": plt, "plots": plots, "data": data, "folder": folder,
+                 "class_names": data.class_names(cfg),
                  "gens": type("G", (), {"test": type("T", (), {"filenames": FILES})()})(),
                  "true": np.array(TRUE), "predicted": np.array(predicted), "confidence": np.full(4, 0.5)}
     run_cell(lesson_cell("07", "predictions.write_test_predictions("), namespace)

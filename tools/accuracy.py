@@ -49,7 +49,7 @@ from helpers import runs
 from helpers.config import Config, load_config
 from helpers.results import read_results
 from tools import run_lessons
-from tools.common import ROOT, lesson_paths, machine_info
+from tools.common import ROOT, lesson_paths, lessons_for, machine_info
 
 #: The lessons that train and score; 02-04 only show things, and 08 is about speed.
 LESSONS: tuple[str, ...] = ("01", "05", "06", "07")
@@ -71,9 +71,9 @@ def seed_environment(seed: int, build: Path, env: Mapping[str, str] | None = Non
             "FLOWERS_BUILD_DIR": str(build)}
 
 
-def accuracy_lessons(root: Path) -> list[Path]:
-    """The notebooks of :data:`LESSONS`, in order."""
-    return [path for path in lesson_paths(root) if path.name[:2] in LESSONS]
+def accuracy_lessons(root: Path, photos: Path | None = None) -> list[Path]:
+    """The notebooks of :data:`LESSONS`, in order; on your own photos (``photos``), without Flowers17's lesson 01."""
+    return lessons_for([path for path in lesson_paths(root) if path.name[:2] in LESSONS], photos)
 
 
 def seed_summary(results: dict[str, Any]) -> dict[str, Any]:
@@ -95,6 +95,9 @@ def seed_summary(results: dict[str, Any]) -> dict[str, Any]:
 
 #: The columns that are averaged over the seeds.
 AVERAGED: tuple[str, ...] = (*(f"{key}_val" for key in MODELS), "test", *(f"{key}_test" for key in MODELS))
+#: Macro-F1 on the test set (the mean of the classes' F1 scores: each class weighs the same, however many
+#: photos it has), of the chosen model and of each candidate; averaged too when every run has them.
+F1_COLUMNS: tuple[str, ...] = ("test_f1", *(f"{key}_test_f1" for key in MODELS))
 
 
 def candidate_test_accuracies(cfg: Config) -> dict[str, float]:
@@ -102,7 +105,8 @@ def candidate_test_accuracies(cfg: Config) -> dict[str, float]:
 
     Scores the models that lessons 05 and 06 saved for ``cfg``'s run (its seed's
     split and build folder) on that split's test photos. Returns
-    ``{"probe_test": ..., "transfer_test": ..., "finetune_test": ...}``.
+    ``{"probe_test": ..., "transfer_test": ..., "finetune_test": ...}`` and each
+    one's macro-F1 (``"probe_test_f1"``, ...: scikit-learn's ``f1_score(average="macro")``).
     """
     from helpers.environment import filtered_native_stderr
 
@@ -111,12 +115,16 @@ def candidate_test_accuracies(cfg: Config) -> dict[str, float]:
         import keras
 
         from helpers import data, generators, training
+    from sklearn.metrics import f1_score
 
     gens = generators.make_generators(cfg, data.ensure_split(cfg, verbose=False))
     scores = {}
     for key in MODELS:
         model = training.load_phase_model(cfg, key)
         scores[f"{key}_test"] = round(float(model.evaluate(gens.test, verbose=0, return_dict=True)["accuracy"]), 4)
+        predicted = model.predict(gens.test, verbose=0).argmax(axis=1)
+        scores[f"{key}_test_f1"] = round(float(f1_score(gens.test.classes, predicted, average="macro",
+                                                        labels=range(gens.test.num_classes), zero_division=0)), 4)
         keras.backend.clear_session()
     return scores
 
@@ -170,7 +178,7 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """
     out = {}
     seeds = sorted({row["seed"] for row in rows})
-    for key in AVERAGED:
+    for key in (*AVERAGED, *(k for k in F1_COLUMNS if all(k in row for row in rows))):
         by_seed = [[row[key] for row in rows if row["seed"] == seed] for seed in seeds]
         means = [statistics.fmean(values) for values in by_seed]
         out[key] = {"mean": statistics.fmean(means),
@@ -192,8 +200,9 @@ def markdown_table(report: dict[str, Any]) -> str:
     """The report as Markdown: one row per run, then a table of the mean and the three spreads."""
     rows = report["runs"]
     lines = [
-        f"Flowers17, backbone `{report['backbone']}` ({report['image_size']} px), {report['profile']} "
-        f"profile, seeded 40/20/20 splits, training runs per split: {runs_per_seed(rows)}, training "
+        f"{report.get('data', 'Flowers17')}, backbone `{report['backbone']}` ({report['image_size']} px), "
+        f"{report['profile']} profile, {report.get('split', 'seeded 40/20/20 splits')}, training runs per split: "
+        f"{runs_per_seed(rows)}, training "
         f"{'repeatable' if report['deterministic'] else 'not repeatable'}; {report['machine']}.",
         "",
         "Lesson 07 chooses the final model on the validation accuracy of each candidate "
@@ -228,6 +237,17 @@ def markdown_table(report: dict[str, Any]) -> str:
         "| between runs (max - min) | " + " | ".join(f"{summary[c]['run_range']:.3f}" for c in columns) + " |",
         "| lowest run | " + " | ".join(f"{summary[c]['lowest']:.3f}" for c in columns) + " |",
     ]
+    f1 = [c for c in F1_COLUMNS if c in summary]
+    if f1:
+        lines += [
+            "",
+            "Macro-F1 on the test set (each class's F1 score, averaged with every class weighing the same):",
+            "",
+            "| | chosen (test) | " + " | ".join(f"{n} (test)" for n in MODELS.values()) + " |",
+            "| --- | " + " | ".join("---:" for _ in f1) + " |",
+            "| **mean** | " + " | ".join(f"**{summary[c]['mean']:.3f}**" for c in f1) + " |",
+            "| lowest run | " + " | ".join(f"{summary[c]['lowest']:.3f}" for c in f1) + " |",
+        ]
     pairs = run_pairs(rows)
     if pairs:
         lines += [
@@ -269,14 +289,14 @@ def main(argv: list[str]) -> int:
 
     base = load_config()
     out = args.out or base.build_dir / "accuracy.json"
-    notebooks = accuracy_lessons(ROOT)
+    notebooks = accuracy_lessons(ROOT, base.photos)
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
     for seed in args.seeds:
         for run in range(args.first_run, args.first_run + args.repeats):
             build = runs.accuracy_run_dir(base.build_dir, seed, run)
             env = seed_environment(seed, build, run=run)
-            print(f"seed {seed}, run {run}: lessons {', '.join(LESSONS)} -> {build}", flush=True)
+            print(f"seed {seed}, run {run}: lessons {', '.join(p.name[:2] for p in notebooks)} -> {build}", flush=True)
             run_start = time.perf_counter()
             lesson_argv = [*map(str, notebooks), *(f"{k}={v}" for k, v in PARAMETERS.items())]
             if run_lessons.main(lesson_argv, env=env) != 0:
@@ -286,6 +306,8 @@ def main(argv: list[str]) -> int:
             # This run's numbers only: none of another identity, nor of a phase trained again since.
             row = {"seed": seed, "run": run, **seed_summary(read_results(cfg)), **candidate_test_accuracies(cfg),
                    **chosen_test_answers(cfg)}
+            if f"{row['chosen']}_test_f1" in row:
+                row["test_f1"] = row[f"{row['chosen']}_test_f1"]
             rows.append({**row, "seconds": round(time.perf_counter() - run_start, 1)})
             print("  validation: " + ", ".join(f"{MODELS[k]} {row[f'{k}_val']:.3f}" for k in MODELS)
                   + f"; chosen: {MODELS[row['chosen']]}, test accuracy {row['test']:.3f}", flush=True)
@@ -296,11 +318,19 @@ def main(argv: list[str]) -> int:
     return write_report(run_report(base, rows, start), out)
 
 
+def split_words(cfg: Config) -> str:
+    """How the runs' splits were made: ``seeded 40/20/20 splits`` (photos per species) or ``seeded 60/20/20%``."""
+    if cfg.photos is None:
+        return f"seeded {'/'.join(map(str, cfg.split_sizes))} splits"
+    return f"seeded splits of {'/'.join(f'{f:g}' for f in cfg.split_fractions)} of each class"
+
+
 def run_report(base: Config, rows: list[dict[str, Any]], start: float) -> dict[str, Any]:
     """The report of the runs measured so far: settings, machine, every run, the summary, the wall time."""
     mach = machine_info()
     most = max(sum(1 for row in rows if row["seed"] == seed) for seed in {row["seed"] for row in rows})
-    return {"backbone": base.backbone, "image_size": base.image_size, "profile": base.profile,
+    return {"data": base.data_name, "split": split_words(base),
+            "backbone": base.backbone, "image_size": base.image_size, "profile": base.profile,
             "deterministic": base.deterministic, "repeats": most,
             "machine": f"{mach['cpu_model']}, {mach['cpu_count']} CPUs, Python {mach['python']}",
             "runs": rows, "summary": aggregate(rows), "wall_seconds": round(time.perf_counter() - start, 1)}
@@ -320,7 +350,7 @@ def merged_report(paths: list[Path]) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise FlowersError(f"Cannot read the reports to merge: {exc}") from None
     keys = ("backbone", "image_size", "profile", "deterministic")
-    kinds = {tuple(r.get(k) for k in keys) for r in reports}
+    kinds = {tuple(r.get(k) for k in (*keys, "data")) for r in reports}
     if len(kinds) != 1:
         raise FlowersError(f"These reports measured different things ({', '.join(keys)}: {sorted(map(str, kinds))}); "
                            f"merge only reports of one setting.")
@@ -333,9 +363,9 @@ def merged_report(paths: list[Path]) -> dict[str, Any]:
         raise FlowersError("Two of the reports hold the same run of the same seed; merge each run once.")
     first = reports[0]
     most = max(sum(1 for row in rows if row["seed"] == seed) for seed in {row["seed"] for row in rows})
-    return {**{k: first[k] for k in keys}, "repeats": most, "machine": first["machine"],
-            "merged_from": [str(p) for p in paths], "runs": rows, "summary": aggregate(rows),
-            "wall_seconds": round(sum(r["wall_seconds"] for r in reports), 1)}
+    return {**{k: first[k] for k in keys}, **{k: first[k] for k in ("data", "split") if k in first},
+            "repeats": most, "machine": first["machine"], "merged_from": [str(p) for p in paths], "runs": rows,
+            "summary": aggregate(rows), "wall_seconds": round(sum(r["wall_seconds"] for r in reports), 1)}
 
 
 def write_report(report: dict[str, Any], path: Path, quiet: bool = False) -> int:

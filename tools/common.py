@@ -39,6 +39,15 @@ def lesson_paths(root: Path = ROOT) -> list[Path]:
     return lessons_in(root / "notebooks")
 
 
+#: Lessons about Flowers17 itself, which a run on your own photos (FLOWERS_PHOTOS) leaves out.
+FLOWERS17_LESSONS: tuple[str, ...] = ("01",)
+
+
+def lessons_for(paths: list[Path], photos: Path | None) -> list[Path]:
+    """``paths`` less :data:`FLOWERS17_LESSONS` when ``photos`` (``Config.photos``) names your own folder."""
+    return [p for p in paths if photos is None or p.name[:2] not in FLOWERS17_LESSONS]
+
+
 def default_build_dir() -> Path:
     """The build folder the configuration names (``FLOWERS_BUILD_DIR`` or ``build/``)."""
     from helpers.config import load_config

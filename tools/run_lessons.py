@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from helpers.files import write_text_atomic
-from tools.common import lesson_paths
+from tools.common import lesson_paths, lessons_for
 
 
 def _parse(argv: list[str]) -> tuple[list[Path], dict[str, object]]:
@@ -89,6 +89,10 @@ def main(argv: list[str], env: Mapping[str, str] | None = None) -> int:
     # (and read in the executed notebook or the HTML) gets one line per epoch instead.
     params.setdefault("verbose", 2)
     cfg = load_config(env=env)
+    if (skipped := [p for p in notebooks if p not in lessons_for(notebooks, cfg.photos)]):
+        print(f"FLOWERS_PHOTOS is set: {', '.join(p.stem for p in skipped)} (Flowers17's own) left out; "
+              f"the other lessons split {cfg.photos} themselves.")
+        notebooks = lessons_for(notebooks, cfg.photos)
     # The kernel inherits this process's environment unless another one is given.
     kernel = {} if env is None else {"kernel_manager_class": kernel_manager_with(env)}
     out_dir, html_dir = cfg.build_dir / "executed", cfg.build_dir / "html"
