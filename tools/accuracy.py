@@ -22,6 +22,11 @@ everything into
 
 rewritten after every run, so that an interrupted measurement keeps the runs it finished.
 
+With FLOWERS_PHOTOS set, the same runs train and score on your own folder
+(lesson 01, Flowers17's own, is left out: lessons 05-07 make the folder's split
+for each seed), and the report adds each model's macro-F1 on the test set,
+which weighs every class the same however many photos it has.
+
 Every other setting comes from the usual variables: FLOWERS_BACKBONE,
 FLOWERS17_URL, FLOWERS17_MD5, KERAS_HOME, FLOWERS_DATA_DIR, FLOWERS_BUILD_DIR, ...
 The lessons get each seed, run and build folder in an environment of their own
