@@ -11,7 +11,8 @@ backbone). MobileNetV2's two widths are one network (one constructor, one
 cut; a test below checks that): `mobilenet_v2` runs lessons 03 and 04, which
 load and build it, and `mobilenet_v2_035` runs lessons 05 and 06, which train
 it. EfficientNetB0 runs 03, 05 and 06: lesson 04's head is the same code on
-every base.
+every base. `mobilenet_v2_035`'s runs of lessons 05 and 06 are in
+tests/test_photo_lessons.py, which trains it on a folder of your own photos.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import test_photo_lessons
 from support import ROOT, copy_synthetic_source
 
 from helpers import models
@@ -33,9 +35,12 @@ SAME_NETWORK_AS = {"mobilenet_v2": "mobilenet_v2_035"}
 RUNS = {name: LESSONS[:2] if name in SAME_NETWORK_AS
         else LESSONS[2:] if name in SAME_NETWORK_AS.values() else [LESSONS[0], *LESSONS[2:]]
         for name in OTHER_BACKBONES}
+#: Runs of RUNS that another test makes: {backbone: its lessons there}.
+ELSEWHERE = {test_photo_lessons.BACKBONE: [lesson for lesson in test_photo_lessons.LESSONS if lesson in LESSONS]}
 
 
-@pytest.mark.parametrize("backbone", OTHER_BACKBONES)
+@pytest.mark.parametrize("backbone", [name for name in OTHER_BACKBONES
+                                      if set(RUNS[name]) - set(ELSEWHERE.get(name, []))])
 def test_lessons_03_to_06_run_with_the_backbone(backbone: str, tmp_path: Path, synthetic_source: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     import nbformat
@@ -46,7 +51,7 @@ def test_lessons_03_to_06_run_with_the_backbone(backbone: str, tmp_path: Path, s
     monkeypatch.setenv("FLOWERS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("FLOWERS_BUILD_DIR", str(tmp_path / "build"))
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
-    for lesson in RUNS[backbone]:
+    for lesson in [lesson for lesson in RUNS[backbone] if lesson not in ELSEWHERE.get(backbone, [])]:
         out = tmp_path / f"{lesson}.ipynb"
         parameters: dict[str, object] = {"backbone": backbone}
         if lesson.startswith("06"):
@@ -71,3 +76,5 @@ def test_every_lesson_runs_with_every_network_and_the_shared_ones_really_are_one
     for name in set(OTHER_BACKBONES) - set(SAME_NETWORK_AS) - set(SAME_NETWORK_AS.values()):
         assert RUNS[name] == [lesson for lesson in LESSONS if not lesson.startswith("04")]
     assert any("04_building_the_new_head" in lessons for lessons in RUNS.values()), "lesson 04 runs on one"
+    for name, lessons in ELSEWHERE.items():
+        assert set(RUNS[name]) <= set(lessons), f"{name}'s runs of {RUNS[name]} are all made elsewhere"

@@ -6,8 +6,8 @@ letter. The lessons run as `make tutorial` runs them: papermill, with the folder
 in the environment. Lessons 04-07 are the ones that build the head, train and
 score, where a class count or a class name could be assumed; lessons 02, 03 and
 08 read the same split through the same helpers. `mobilenet_v2_035` keeps the
-run short: the lessons' code does not depend on the backbone there
-(tests/test_backbone_lessons.py).
+run short, and these are that backbone's runs of lessons 05 and 06 too
+(tests/test_backbone_lessons.py does not run them again).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from support import ROOT
 from helpers import synthetic
 
 LESSONS = ["04_building_the_new_head", "05_transfer_learning", "06_fine_tuning", "07_curves_and_evaluation"]
+#: The backbone these runs use. They are also its runs of lessons 05 and 06 (tests/test_backbone_lessons.py).
+BACKBONE = "mobilenet_v2_035"
 
 
 def _contents(folder: Path) -> dict[str, bytes]:
@@ -44,7 +46,7 @@ def test_lessons_04_to_07_run_on_a_folder_of_photos_and_leave_it_as_it_was(
     before = _contents(photos)
     monkeypatch.setenv("FLOWERS_PROFILE", "smoke")
     monkeypatch.setenv("FLOWERS_PHOTOS", str(photos))
-    monkeypatch.setenv("FLOWERS_BACKBONE", "mobilenet_v2_035")
+    monkeypatch.setenv("FLOWERS_BACKBONE", BACKBONE)
     monkeypatch.setenv("FLOWERS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("FLOWERS_BUILD_DIR", str(tmp_path / "build"))
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -55,6 +57,7 @@ def test_lessons_04_to_07_run_on_a_folder_of_photos_and_leave_it_as_it_was(
                             cwd=str(ROOT / "notebooks"), kernel_name="python3", progress_bar=False)
     said = {lesson: _outputs(tmp_path / f"{lesson}.ipynb") for lesson in LESSONS}
     assert f"photos       : {photos}" in said[LESSONS[0]]
+    assert all(f"backbone     : {BACKBONE}" in said[lesson] for lesson in LESSONS), "the setting reaches every lesson"
     assert "Found 61 images belonging to 4 classes." in said[LESSONS[0]], "the split's training photos"
     assert re.search(r"\nDense +output \(None, 4\) ", said[LESSONS[0]]), "one output per class folder"
     assert "(chance 0.250)" in said[LESSONS[0]]
@@ -64,6 +67,8 @@ def test_lessons_04_to_07_run_on_a_folder_of_photos_and_leave_it_as_it_was(
     results = json.loads((tmp_path / "build" / "results.json").read_text())
     assert results["identity"]["photos"] == str(photos) and results["identity"]["photos_fingerprint"]
     assert results["test_images"] == 20
+    assert (tmp_path / "build" / "models" / f"finetune_smoke_{BACKBONE}.keras").exists()
+    assert not list((tmp_path / "build" / "models").glob("*.unfinished.*")), "every phase finished"
     assert _contents(photos) == before, "the learner's folder is only read"
 
 
