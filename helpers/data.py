@@ -320,26 +320,15 @@ def ensure_split(cfg: Config, verbose: bool = True) -> Path:
     if cfg.photos is not None:
         return own_split.ensure_photo_split(cfg, verbose=verbose)
     folder = split_dir(cfg)
-    info = folder / "split.json"
     with data_lock(cfg):
-        if info.exists():
-            try:
-                saved = json.loads(info.read_text())
-            except (OSError, ValueError):
-                saved = None
-            if saved is None:
-                print(f"{info} is damaged (an interrupted run?); preparing the split again.")
-            elif changed := split_differences(saved, cfg):
-                if verbose:
-                    print(f"The split on disk was made with other settings ({'; '.join(changed)}); "
-                          f"preparing it again.")
-            elif (problem := split_problem(folder)) is not None:
-                print(f"The split in {folder} no longer matches what was written: {problem}. "
-                      f"Preparing it again.")
-            else:
-                return folder
-        elif verbose:
-            print("No split yet (lesson 01 makes it); preparing it now.")
+        why = split_folders.reuse_problem(folder, lambda saved: split_differences(saved, cfg))
+        if why is None:
+            return folder
+        kind, sentence = why
+        if kind == "missing":
+            sentence = "No split yet (lesson 01 makes it); preparing it now."
+        if verbose or kind in ("damaged", "altered"):
+            print(sentence)
         return prepare_split(cfg, verbose=verbose).folder
 
 

@@ -38,7 +38,7 @@ from helpers.photo_folder import (
     seeded_assignment,
     without_duplicates,
 )
-from helpers.split_folders import SPLIT_NAMES, new_split, split_problem
+from helpers.split_folders import SPLIT_NAMES, new_split, reuse_problem, split_problem
 
 #: The columns of a photo split's ``manifest.csv``.
 MANIFEST_FIELDS: tuple[str, ...] = ("file", "class", "label", "source", "split")
@@ -149,26 +149,18 @@ def prepare_photo_split(cfg: Config, verbose: bool = True) -> PhotoSplit:
 def ensure_photo_split(cfg: Config, verbose: bool = True) -> Path:
     """The split folder of ``cfg.photos``, made again when it is missing, damaged, or the folder has changed."""
     folder = cfg.split_dir
-    info = folder / "split.json"
     with data_lock(cfg):
         _root(cfg)
         scan_folder(cfg.photos, check_photos=False)   # a folder that cannot work stops here, before anything is read
-        if info.exists():
-            try:
-                saved = json.loads(info.read_text())
-            except (OSError, ValueError):
-                saved = None
-            if saved is None:
-                print(f"{info} is damaged (an interrupted run?); preparing the split again.")
-            elif changed := photo_split_differences(saved, cfg):
-                print(f"The split on disk was made from other photos or settings ({'; '.join(changed)}); "
-                      f"preparing it again.")
-            elif (problem := split_problem(folder)) is not None:
-                print(f"The split in {folder} no longer matches what was written: {problem}. Preparing it again.")
-            else:
-                return folder
-        elif verbose:
-            print(f"No split of {cfg.photos} yet; preparing it now.")
+        why = reuse_problem(folder, lambda saved: photo_split_differences(saved, cfg),
+                            made_from="from other photos or settings")
+        if why is None:
+            return folder
+        kind, sentence = why
+        if kind == "missing":
+            sentence = f"No split of {cfg.photos} yet; preparing it now."
+        if verbose or kind != "missing":
+            print(sentence)
         return prepare_photo_split(cfg, verbose=verbose).folder
 
 

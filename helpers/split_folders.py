@@ -12,6 +12,7 @@ there; :func:`split_problem` says when one no longer matches its manifest.
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -96,4 +97,29 @@ def split_problem(folder: Path) -> str | None:
         return f"{len(missing)} image(s) of manifest.csv are missing, e.g. {missing[0]}"
     if extra:
         return f"{len(extra)} file(s) are not in manifest.csv, e.g. {extra[0]}"
+    return None
+
+
+def reuse_problem(folder: Path, differences: Callable[[dict[str, object]], list[str]],
+                  made_from: str = "with other settings") -> tuple[str, str] | None:
+    """Why the split in ``folder`` cannot be reused: ``(kind, sentence)``, or ``None`` when it can.
+
+    ``kind`` is ``"missing"`` (no ``split.json`` yet: the sentence is empty),
+    ``"damaged"``, ``"changed"`` (``differences(saved record)`` named what
+    differs; ``made_from`` words it) or ``"altered"`` (the folders no longer
+    match ``manifest.csv``). Both ``ensure_split`` functions ask this first.
+    """
+    info = Path(folder) / "split.json"
+    if not info.exists():
+        return "missing", ""
+    try:
+        saved = json.loads(info.read_text())
+    except (OSError, ValueError):
+        saved = None
+    if not isinstance(saved, dict):
+        return "damaged", f"{info} is damaged (an interrupted run?); preparing the split again."
+    if changed := differences(saved):
+        return "changed", f"The split on disk was made {made_from} ({'; '.join(changed)}); preparing it again."
+    if (problem := split_problem(folder)) is not None:
+        return "altered", f"The split in {folder} no longer matches what was written: {problem}. Preparing it again."
     return None
