@@ -88,7 +88,7 @@ def main(argv: list[str], env: Mapping[str, str] | None = None) -> int:
     # Keras' progress bars are for a person watching a notebook; a run saved to a file
     # (and read in the executed notebook or the HTML) gets one line per epoch instead.
     params.setdefault("verbose", 2)
-    cfg = load_config(env=env)
+    cfg = load_config(env=env, photos=params.get("photos"))   # photos=/path here is FLOWERS_PHOTOS for every lesson
     if (skipped := [p for p in notebooks if p not in lessons_for(notebooks, cfg.photos)]):
         print(f"FLOWERS_PHOTOS is set: {', '.join(p.stem for p in skipped)} (Flowers17's own) left out; "
               f"the other lessons split {cfg.photos} themselves.")
