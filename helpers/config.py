@@ -41,7 +41,8 @@ Environment variables (all optional):
     inside the data folder (:mod:`helpers.own_split`).
 ``FLOWERS_SPLIT_FRACTIONS``
     How your own photos divide into training, validation and test, per class
-    (default ``60,20,20``; ``0.6,0.2,0.2`` is the same), with at least 3 / 1 / 1
+    (default ``60,20,20``; ``0.6,0.2,0.2`` divides them the same way, but names
+    another split folder), with at least 3 / 1 / 1
     photos of each class. Only with ``FLOWERS_PHOTOS``: Flowers17 uses
     ``FLOWERS_SPLIT_SIZES``.
 ``FLOWERS_RUN``
