@@ -169,14 +169,18 @@ def check_folders(cfg: Config) -> None:
     The data folder (``work_dir`` and its ``downloads/``) and the build folder
     with its ``models/`` and ``logs/`` are made if missing and tried with a
     small temporary file. Until the archive has been extracted, the full
-    profile's data folder needs room for the archive and its photos.
+    profile's data folder needs room for the archive and its photos. A run on
+    your own photos (:attr:`Config.photos`) downloads nothing, so it needs no
+    ``downloads/`` and no room for the archive: its split is hard links
+    to your photos (copies only where the disk cannot link).
 
     Raises:
         helpers.disk.DiskError: naming the folder and what to do.
     """
-    extracted = cfg.work_dir / "downloads" / "17flowers_extracted" / ".complete"
-    needs = 0 if cfg.synthetic or extracted.exists() else 2 * ARCHIVE_BYTES
-    check_writable(cfg.work_dir / "downloads", "data folder", needs)
+    if cfg.photos is None:
+        extracted = cfg.work_dir / "downloads" / "17flowers_extracted" / ".complete"
+        needs = 0 if cfg.synthetic or extracted.exists() else 2 * ARCHIVE_BYTES
+        check_writable(cfg.work_dir / "downloads", "data folder", needs)
     check_writable(cfg.work_dir, "data folder")
     for folder in (cfg.build_dir, cfg.build_dir / "models", cfg.build_dir / "logs"):
         check_writable(folder, "build folder")

@@ -30,6 +30,7 @@ from pathlib import Path
 from helpers.config import Config
 from helpers.download import data_lock
 from helpers.errors import FlowersError
+from helpers.locks import folder_lock
 from helpers.photo_folder import (
     PhotoFolder,
     check_split_counts,
@@ -91,7 +92,7 @@ def photo_split_differences(saved: dict[str, object], cfg: Config) -> list[str]:
             for key, value in now.items() if saved.get(key) != value]
 
 
-def _finish(cfg: Config, tmp: Path, folder: PhotoFolder, assignment: dict[Path, str]) -> None:
+def _finish(cfg: Config, tmp: Path, folder: PhotoFolder, assignment: dict[Path, str], made_from: str) -> None:
     labels = {name: i for i, name in enumerate(folder.class_names)}
     rows = [{"file": f"{part}/{path.parent.name}/{path.name}", "class": path.parent.name,
              "label": labels[path.parent.name], "source": path.relative_to(folder.root).as_posix(), "split": part}
@@ -104,28 +105,47 @@ def _finish(cfg: Config, tmp: Path, folder: PhotoFolder, assignment: dict[Path, 
     if problem is not None:
         raise FlowersError(f"The new class folders do not match the split of {folder.root}: {problem}. The split "
                            f"in {cfg.split_dir} was left as it was; run the cell again.")
-    (tmp / "split.json").write_text(json.dumps(_record(cfg, fingerprint(scan_folder(folder.root,
-                                                                                    check_photos=False)))))
+    (tmp / "split.json").write_text(json.dumps(_record(cfg, made_from)))
 
 
-def write_photo_split(cfg: Config, folder: PhotoFolder, assignment: dict[Path, str]) -> Path:
+def write_photo_split(cfg: Config, folder: PhotoFolder, assignment: dict[Path, str],
+                      made_from: str | None = None) -> Path:
     """Write ``assignment`` as class folders of links to the photos, plus ``manifest.csv`` and ``split.json``.
 
     Every part gets every class folder, named as in your folder. Each photo is
     hard-linked (copied where the file system cannot link) into its part;
     :func:`helpers.split_folders.new_split` swaps the split in whole.
+    ``made_from`` is the folder's fingerprint taken *before* it was read
+    (:func:`folder_fingerprint` now, when ``None``): a photo changed while the
+    split is made then shows as a change at the next :func:`ensure_photo_split`.
+
+    Raises:
+        FlowersError: when a photo is removed or cannot be read while the split
+            is made; the split on disk is then left as it was.
     """
-    with new_split(cfg, lambda tmp: _finish(cfg, tmp, folder, assignment)) as tmp:
+    made_from = folder_fingerprint(cfg) if made_from is None else made_from
+    with new_split(cfg, lambda tmp: _finish(cfg, tmp, folder, assignment, made_from)) as tmp:
         for part in SPLIT_NAMES:
             for name in folder.class_names:
                 (tmp / part / name).mkdir(parents=True)
         for path, part in assignment.items():
-            target = tmp / part / path.parent.name / path.name
-            try:
-                os.link(path, target)
-            except OSError:
-                shutil.copy2(path, target)
+            _link_or_copy(path, tmp / part / path.parent.name / path.name, cfg)
     return cfg.split_dir
+
+
+def _link_or_copy(path: Path, target: Path, cfg: Config) -> None:
+    """A hard link to ``path`` at ``target`` (a copy where the disk cannot link); one sentence when it is gone."""
+    try:
+        try:
+            os.link(path, target)
+        except FileNotFoundError:
+            raise
+        except OSError:
+            shutil.copy2(path, target)
+    except (FileNotFoundError, PermissionError) as exc:
+        what = "was removed or renamed" if isinstance(exc, FileNotFoundError) else "could not be read"
+        raise FlowersError(f"The photo {path} {what} while its split was being made. The split in "
+                           f"{cfg.split_dir} was left as it was; run the cell again.") from None
 
 
 @dataclass(frozen=True)
@@ -140,28 +160,45 @@ class PhotoSplit:
 def prepare_photo_split(cfg: Config, verbose: bool = True) -> PhotoSplit:
     """Read, check, split and write ``cfg.photos``: what lesson 01 does for Flowers17, in one call."""
     with data_lock(cfg):
+        made_from = folder_fingerprint(cfg)
         photos = read_photos(cfg, verbose=verbose)
         assignment = seeded_assignment(photos, cfg.split_fractions, cfg.seed)
-        folder = write_photo_split(cfg, photos, assignment)
+        folder = write_photo_split(cfg, photos, assignment, made_from)
     return PhotoSplit(folder, photos, assignment)
 
 
 def ensure_photo_split(cfg: Config, verbose: bool = True) -> Path:
-    """The split folder of ``cfg.photos``, made again when it is missing, damaged, or the folder has changed."""
+    """The split folder of ``cfg.photos``, made again when it is missing, damaged, or the folder has changed.
+
+    A split that is already there is made again only while no other lesson
+    trains or scores from it: this waits for the build folder's lock
+    (:mod:`helpers.locks`), naming the lesson that holds it, so the photos of
+    a running lesson never change under it.
+    """
     folder = cfg.split_dir
+    why = _reuse_problem(cfg)
+    if why is None:
+        return folder
+    kind, sentence = why
+    if kind == "missing":
+        sentence = f"No split of {cfg.photos} yet; preparing it now."
+    if verbose or kind != "missing":
+        print(sentence)
+    if kind == "missing":
+        return prepare_photo_split(cfg, verbose=verbose).folder
+    with folder_lock(cfg.build_dir, "a lesson making the split of your photos again"):
+        if _reuse_problem(cfg) is None:   # another lesson made it again while this one waited
+            return folder
+        return prepare_photo_split(cfg, verbose=verbose).folder
+
+
+def _reuse_problem(cfg: Config) -> tuple[str, str] | None:
+    """Why ``cfg``'s photo split on disk cannot be used as it is (:func:`helpers.split_folders.reuse_problem`)."""
     with data_lock(cfg):
         _root(cfg)
         scan_folder(cfg.photos, check_photos=False)   # a folder that cannot work stops here, before anything is read
-        why = reuse_problem(folder, lambda saved: photo_split_differences(saved, cfg),
-                            made_from="from other photos or settings")
-        if why is None:
-            return folder
-        kind, sentence = why
-        if kind == "missing":
-            sentence = f"No split of {cfg.photos} yet; preparing it now."
-        if verbose or kind != "missing":
-            print(sentence)
-        return prepare_photo_split(cfg, verbose=verbose).folder
+        return reuse_problem(cfg.split_dir, lambda saved: photo_split_differences(saved, cfg),
+                             made_from="from other photos or settings")
 
 
 def class_names(split: Path) -> list[str]:

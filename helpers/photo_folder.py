@@ -217,13 +217,23 @@ def fingerprint(folder: PhotoFolder) -> str:
     """An md5 of the folder's contents: each usable photo's path (from the top folder), size and md5.
 
     Renaming, adding, removing or changing a photo changes it; touching a
-    file without changing it does not.
+    file without changing it does not. A photo that cannot be read (no
+    permission, or gone since the folder was listed) counts as its name and
+    the error, so the fingerprint changes when it becomes readable again.
     """
     h = hashlib.md5()
     for name in folder.class_names:
         for path in folder.classes[name]:
-            h.update(f"{path.relative_to(folder.root).as_posix()}\t{path.stat().st_size}\t{md5_of(path)}\n".encode())
+            h.update(f"{path.relative_to(folder.root).as_posix()}\t{_contents_print(path)}\n".encode())
     return h.hexdigest()
+
+
+def _contents_print(path: Path) -> str:
+    """``size<TAB>md5`` of a file, or what stopped it being read (``unreadable<TAB>errno``)."""
+    try:
+        return f"{path.stat().st_size}\t{md5_of(path)}"
+    except OSError as exc:
+        return f"unreadable\t{exc.errno}"
 
 
 def seeded_assignment(folder: PhotoFolder, fractions: tuple[float, float, float],
@@ -258,7 +268,10 @@ def duplicate_groups(folder: PhotoFolder) -> list[list[Path]]:
     by_md5: dict[str, list[Path]] = {}
     for name in folder.class_names:
         for path in folder.classes[name]:
-            by_md5.setdefault(md5_of(path), []).append(path)
+            try:
+                by_md5.setdefault(md5_of(path), []).append(path)
+            except OSError:
+                continue   # gone or unreadable since it was checked: not a copy of anything
     return sorted((sorted(group) for group in by_md5.values() if len(group) > 1), key=lambda g: g[0])
 
 

@@ -181,3 +181,110 @@ def test_a_class_whose_every_photo_is_also_in_another_class_is_refused(tmp_path:
     (twin / "c" / "y.jpg").write_bytes((photos / "Tulip" / "photo_002.jpg").read_bytes())
     with pytest.raises(FlowersError, match="is also in another class folder"):
         photo_folder.without_duplicates(photo_folder.scan_folder(twin))
+
+
+def _new_photo(path: Path) -> None:
+    """A photo no other file of the folder is a copy of."""
+    from PIL import Image
+
+    Image.new("RGB", (96, 80), (200, 40, 90)).save(path, quality=90)
+
+
+def test_a_photo_removed_while_the_split_is_made_stops_with_one_sentence(
+        tmp_path: Path, photos: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = _cfg(tmp_path, photos)
+    data.ensure_split(cfg, verbose=False)
+    kept = _contents(cfg.split_dir)
+    _new_photo(photos / "Tulip" / "new photo.jpg")
+    assign = own_split.seeded_assignment
+
+    def assign_then_remove(*args: object) -> dict[Path, str]:
+        out = assign(*args)
+        (photos / "Tulip" / "new photo.jpg").unlink()          # the learner tidies the folder meanwhile
+        return out
+
+    monkeypatch.setattr(own_split, "seeded_assignment", assign_then_remove)
+    with pytest.raises(FlowersError, match=r"The photo .*new photo.jpg was removed or renamed while its split was "
+                                           r"being made\. The split in .* was left as it was; run the cell again"
+                       ) as raised:
+        data.ensure_split(cfg, verbose=False)
+    assert_single_readable_message(raised.value)
+    assert _contents(cfg.split_dir) == kept, "the split on disk was left as it was"
+    monkeypatch.setattr(own_split, "seeded_assignment", assign)
+    data.ensure_split(cfg, verbose=False)                       # the next run makes the split of the folder as it is
+    assert "Tulip/new photo.jpg" not in {r["source"] for r in data.read_manifest(cfg.split_dir)}
+
+
+def test_a_photo_that_cannot_be_read_counts_in_the_fingerprint_without_an_error(
+        tmp_path: Path, photos: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = _cfg(tmp_path, photos)
+    readable = own_split.folder_fingerprint(cfg)
+    md5 = photo_folder.md5_of
+    locked = photos / "Tulip" / "photo_000.jpg"     # it has a copy in "sun flower"
+
+    def md5_of(path: Path) -> str:
+        if path == locked:
+            raise PermissionError(13, "Permission denied", str(path))   # as for a file without read permission
+        return md5(path)
+
+    monkeypatch.setattr(photo_folder, "md5_of", md5_of)
+    unreadable = own_split.folder_fingerprint(cfg)
+    assert unreadable != readable, "a photo that becomes readable again changes the fingerprint"
+    groups = photo_folder.duplicate_groups(photo_folder.scan_folder(photos, check_photos=False))
+    assert groups and all(locked not in group for group in groups), "an unreadable photo is nobody's copy"
+
+
+#: Lesson 05 in another process, training: it holds the build folder's lock until a line arrives on stdin.
+TRAINING_ELSEWHERE = """
+import sys
+from pathlib import Path
+from helpers import locks
+locks.hold(Path(sys.argv[1]), "lesson 05, training its transfer phase")
+print("TRAINING", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_a_changed_folder_is_split_again_only_when_no_lesson_trains_from_it(
+        tmp_path: Path, photos: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+    import sys
+
+    from helpers import locks
+
+    cfg = _cfg(tmp_path, photos)
+    data.ensure_split(cfg, verbose=False)
+    kept = _contents(cfg.split_dir)
+    cfg.build_dir.mkdir(parents=True, exist_ok=True)
+    other = subprocess.Popen([sys.executable, "-c", TRAINING_ELSEWHERE, str(cfg.build_dir)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "TRAINING"
+        _new_photo(photos / "Tulip" / "new photo.jpg")
+        monkeypatch.setattr(locks, "LOCK_TIMEOUT", 0.3)
+        with pytest.raises(FlowersError, match=rf"Lesson 05, training its transfer phase \(process {other.pid}"):
+            data.ensure_split(cfg, verbose=False)
+        assert _contents(cfg.split_dir) == kept, "the split a running lesson reads did not change under it"
+    finally:
+        other.stdin.write("done\n")
+        other.stdin.flush()
+        other.wait(timeout=30)
+    capsys.readouterr()
+    data.ensure_split(cfg, verbose=False)
+    assert "the photos in it changed" in capsys.readouterr().out
+    assert "Tulip/new photo.jpg" in {r["source"] for r in data.read_manifest(cfg.split_dir)}
+
+
+def test_a_photo_run_asks_no_room_for_the_flowers17_archive(tmp_path: Path, photos: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from helpers import environment
+
+    asked: list[tuple[Path, int]] = []
+    monkeypatch.setattr(environment, "check_writable",
+                        lambda folder, what, needs=0: asked.append((folder, needs)))
+    cfg = _cfg(tmp_path, photos, FLOWERS_PROFILE="full")
+    environment.check_folders(cfg)
+    assert (cfg.work_dir, 0) in asked and all(folder.name != "downloads" for folder, _ in asked)
+    asked.clear()
+    environment.check_folders(_cfg(tmp_path, None, FLOWERS_PROFILE="full"))
+    assert any(folder.name == "downloads" and needs > 0 for folder, needs in asked), "Flowers17 still needs it"
