@@ -558,5 +558,5 @@ def require_flowers17(cfg: Config) -> None:
     """
     if cfg.photos is not None:
         raise FlowersError(f"This lesson downloads and splits Flowers17, but FLOWERS_PHOTOS is set ({cfg.photos}). "
-                           f"Lessons 02-08 make the split of your own photos themselves: run them, or unset "
+                           f"Lessons 02-09 make the split of your own photos themselves: run them, or unset "
                            f"FLOWERS_PHOTOS to run this lesson on Flowers17.")

@@ -1,4 +1,4 @@
-"""Your own photos (``FLOWERS_PHOTOS``) as a split that lessons 02-08 train on, the way they train on Flowers17.
+"""Your own photos (``FLOWERS_PHOTOS``) as a split that lessons 02-09 train on, the way they train on Flowers17.
 
 :func:`ensure_photo_split` is what :func:`helpers.data.ensure_split` calls when
 :attr:`Config.photos` is set. It reads the folder (:func:`read_photos`: every

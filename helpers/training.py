@@ -219,7 +219,8 @@ class PhaseResult:
 
 
 def fit_phase(cfg: Config, model, gens, phase: str, epochs: int, initial_epoch: int = 0,
-              patience: int = PATIENCE, verbose: int | str = "auto") -> PhaseResult:
+              patience: int = PATIENCE, verbose: int | str = "auto",
+              class_weight: dict[int, float] | None = None) -> PhaseResult:
     """Train ``model`` for ``epochs`` more epochs, numbered from ``initial_epoch``.
 
     Validation covers the whole validation set each epoch. ``steps_per_epoch``
@@ -230,6 +231,7 @@ def fit_phase(cfg: Config, model, gens, phase: str, epochs: int, initial_epoch: 
     finished ones when it ends (:func:`helpers.runs.begin_phase`,
     :func:`helpers.runs.finish_phase`). It holds the build folder's lock
     meanwhile, and gives it back when ``fit`` stops with an error or an interrupt.
+    ``class_weight`` (``{class index: weight}``) goes to ``fit`` as it is.
     """
     begin_phase(cfg, phase)
     start = time.perf_counter()
@@ -238,7 +240,7 @@ def fit_phase(cfg: Config, model, gens, phase: str, epochs: int, initial_epoch: 
             gens.train, epochs=initial_epoch + epochs, initial_epoch=initial_epoch,
             steps_per_epoch=cfg.steps_per_epoch, validation_data=gens.validation,
             callbacks=make_callbacks(cfg, phase, patience, average_weights=averages_weights(model)),
-            verbose=verbose,
+            verbose=verbose, class_weight=class_weight,
         )
     except BaseException:
         release(cfg.build_dir)   # an interrupted run ends here: other lessons need not wait for this kernel

@@ -464,3 +464,44 @@ def test_lesson_07_single_photo_steps_are_predict_file(tmp_path: Path, backbone:
     shown = capsys.readouterr().out.strip().splitlines()[-1]
     assert shown.startswith(str(cfg.build_dir / "notes.txt")) and "does not open as an image" in shown
 
+
+
+def test_lesson_09_folder_checks_find_what_read_photos_leaves_out(tmp_path: Path) -> None:
+    """Lesson 09's inline checks (photo check, content hashes) name the files `own_split.read_photos` leaves out."""
+    from helpers import own_split, photo_folder, synthetic
+
+    photos = synthetic.write_photo_folder(tmp_path / "my photos")
+    cfg = load_config({"FLOWERS_PROFILE": "smoke", "FLOWERS_DATA_DIR": str(tmp_path / "data"),
+                       "FLOWERS_BUILD_DIR": str(tmp_path / "build"), "FLOWERS_PHOTOS": str(photos)})
+    ns = run_cell(lesson_cell("09", "class_folders = sorted("), {"cfg": cfg})
+    for marker in ("bad = {}", "by_hash = defaultdict(list)"):
+        run_cell(lesson_cell("09", marker), ns)
+    assert sorted(ns["bad"]) == sorted(photos / name for name in synthetic.PHOTO_FOLDER_BAD_FILES)
+    copies = sorted(sorted(group) for group in ns["by_hash"].values() if len(group) > 1)
+    checked = photo_folder.scan_folder(photos)
+    assert copies == photo_folder.duplicate_groups(checked) and len(copies) == 2
+    left_out = {path for path, _ in own_split.read_photos(cfg, verbose=False).left_out}
+    conflict = next(group for group in copies if len({p.parent for p in group}) > 1)
+    assert set(ns["bad"]) | set(conflict) <= left_out, "what the lesson shows is what the split leaves out"
+
+
+def test_lesson_09_trains_on_features_as_lessons_05_and_08_do() -> None:
+    """`features.probe_head` and `features.fit_on_features` are lesson 05's probe and lesson 08's `train_head`."""
+    from helpers import features
+
+    probe_cell = lesson_cell("05", "probe_head = keras.Sequential(")
+    lesson_probe = run_cell(probe_cell.split("probe_head.compile")[0],
+                            {"keras": keras, "x_train": np.zeros((2, 8)), "n_classes": 3})["probe_head"]
+    ours = features.probe_head(8, 3)
+    assert [type(layer) for layer in ours.layers] == [type(layer) for layer in lesson_probe.layers]
+    assert ours.layers[0].rate == lesson_probe.layers[0].rate
+    assert ours.layers[1].get_config()["activation"] == lesson_probe.layers[1].get_config()["activation"]
+    assert f"patience={features.PROBE_PATIENCE}," in probe_cell and '"categorical_crossentropy"' in probe_cell
+    head_cell = lesson_cell("08", "def train_head(")
+    assert f"label_smoothing={training.LABEL_SMOOTHING})" in head_cell
+    assert f"patience={training.PATIENCE}," in head_cell and "Adam(1e-3)" in head_cell and "batch_size=32" in head_cell
+    x, y = np.random.default_rng(0).normal(size=(12, 8)).astype("float32"), np.eye(3, dtype="float32")[[0, 1, 2] * 4]
+    run = features.fit_on_features(features.probe_head(8, 3), (x, y), (x, y), epochs=2, class_weight={0: 2.0, 1: 1.0,
+                                                                                                       2: 1.0})
+    assert len(run.history["val_loss"]) == 2 and run.kept_epoch in (0, 1)
+    assert run.head.loss.get_config()["label_smoothing"] == 0.0, "the probe trains on plain cross-entropy"

@@ -1,4 +1,4 @@
-"""``python -m tools.own_photos``: a learner-like folder from a Flowers17 archive, which the folder check reads.
+"""The example folder of "your own photos" (`helpers.example_photos`, `python -m tools.own_photos`).
 
 It runs on the synthetic archive everywhere, and on the real photos where
 ``../shared`` has them (development machines only).
@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from helpers import example_photos as own_photos
 from helpers import photo_folder
 from helpers.config import REPO_ROOT
-from tools import own_photos
+from helpers.errors import FlowersError
+from tools import own_photos as tool
 
 SHARED_ARCHIVE = REPO_ROOT.parent / "shared" / "flowers17" / "17flowers.tgz"
 
@@ -20,7 +22,8 @@ SHARED_ARCHIVE = REPO_ROOT.parent / "shared" / "flowers17" / "17flowers.tgz"
 def _check_the_folder(out: Path) -> None:
     found = photo_folder.scan_folder(out)
     plan = {folder: n for folder, (_, n) in own_photos.PLAN.items()}
-    added = {folder: sum(copy.startswith(folder + "/") for copy, _ in own_photos.DUPLICATES) for folder in plan}
+    added = {folder: sum(copy.startswith(folder + "/") for copy, _ in own_photos.DUPLICATES)
+             + sum(odd.startswith(folder + "/") for odd in own_photos.ODD_PHOTOS) for folder in plan}
     assert found.counts() == {folder: plan[folder] + added[folder] for folder in sorted(plan)}
     assert sorted(str(p.relative_to(out)) for p, _ in found.left_out) == sorted(own_photos.BAD_FILES)
     assert " " in "".join(found.class_names), "a class name with a space"
@@ -40,8 +43,10 @@ def test_the_tool_builds_the_folder_from_the_synthetic_archive_and_leaves_other_
     theirs = tmp_path / "theirs"
     (theirs / "roses").mkdir(parents=True)
     (theirs / "roses" / "mine.jpg").write_bytes(b"a learner's photo")
-    with pytest.raises(SystemExit, match="was not made by this tool: it is left alone"):
+    with pytest.raises(FlowersError, match="was not made by the course: it is left alone"):
         own_photos.build(archive, theirs)
+    with pytest.raises(SystemExit, match="was not made by the course: it is left alone"):
+        tool.main(["--archive", str(archive), "--out", str(theirs)])
     assert (theirs / "roses" / "mine.jpg").read_bytes() == b"a learner's photo"
 
 
