@@ -41,8 +41,8 @@ Environment variables (all optional):
     inside the data folder (:mod:`helpers.own_split`).
 ``FLOWERS_SPLIT_FRACTIONS``
     How your own photos divide into training, validation and test, per class
-    (default ``60,20,20``; ``0.6,0.2,0.2`` divides them the same way, but names
-    another split folder), with at least 3 / 1 / 1
+    (default ``60,20,20``; ``0.6,0.2,0.2`` is the same split, recorded as
+    percentages), with at least 3 / 1 / 1
     photos of each class. Only with ``FLOWERS_PHOTOS``: Flowers17 uses
     ``FLOWERS_SPLIT_SIZES``.
 ``FLOWERS_RUN``
@@ -373,6 +373,10 @@ def split_sizes_of(value: object, name: str = "the split sizes") -> tuple[int, i
 def split_fractions_of(value: object, name: str = "the split fractions") -> tuple[float, float, float]:
     """Three shares above 0, train at least a tenth of their sum: ``"60,20,20"``, ``"0.6/0.2/0.2"`` or a sequence.
 
+    The shares come back as percentages of their sum (``0.6,0.2,0.2`` and
+    ``3,1,1`` give ``(60.0, 20.0, 20.0)``), so that one split is named, and
+    recorded, one way however it is written.
+
     Raises:
         FlowersError: naming ``name`` and the value.
     """
@@ -388,7 +392,8 @@ def split_fractions_of(value: object, name: str = "the split fractions") -> tupl
         raise FlowersError(f"{name} must be three numbers above 0, the shares of each class for training, "
                            f"validation and test, with training at least a tenth of their sum (such as 60,20,20 "
                            f"or 0.6,0.2,0.2), not {value!r}.")
-    return shares  # type: ignore[return-value]
+    total = sum(shares)
+    return tuple(round(100 * f / total, 6) for f in shares)  # type: ignore[return-value]
 
 
 def _photos_setting(value: object) -> Path | None:

@@ -7,8 +7,9 @@ enough for :attr:`Config.split_fractions`), splits each class seeded by
 :attr:`Config.seed` (:func:`helpers.photo_folder.seeded_assignment`), and writes
 the split into :attr:`Config.split_dir` inside the data folder: the same
 ``train/ validation/ test/`` class folders as Flowers17's, made of hard links
-to your photos (copies where the file system cannot link), with
-``manifest.csv`` and ``split.json``.
+to your photos (copies where the file system cannot link; an upright copy of
+a photo a phone stored sideways, since Keras' loader ignores the EXIF note),
+with ``manifest.csv`` and ``split.json``.
 
 **Your folder is only read.** Nothing here writes into it, moves or deletes a
 file of it: a link is a second name for the same file, and removing a split
@@ -133,9 +134,45 @@ def write_photo_split(cfg: Config, folder: PhotoFolder, assignment: dict[Path, s
     return cfg.split_dir
 
 
-def _link_or_copy(path: Path, target: Path, cfg: Config) -> None:
-    """A hard link to ``path`` at ``target`` (a copy where the disk cannot link); one sentence when it is gone."""
+#: The EXIF tag that says how a phone held the camera (1: upright as stored).
+ORIENTATION_TAG = 0x0112
+
+
+def stored_sideways(path: Path) -> bool:
+    """Whether the photo carries an EXIF orientation other than "upright as stored" (phones write one).
+
+    Keras' loader (``load_img``, which ``flow_from_directory`` uses) ignores
+    that note, so such a photo would train sideways or upside down.
+    """
+    from PIL import Image
+
     try:
+        with Image.open(path) as photo:
+            return photo.getexif().get(ORIENTATION_TAG, 1) not in (1, None)
+    except (OSError, ValueError):
+        return False
+
+
+def _write_upright(path: Path, target: Path) -> None:
+    """``path`` turned as its EXIF note says, saved at ``target`` in its own format (the note dropped)."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as photo:
+        kind = photo.format
+        upright = ImageOps.exif_transpose(photo)
+        upright.save(target, format=kind, **({"quality": 95} if kind == "JPEG" else {}))
+
+
+def _link_or_copy(path: Path, target: Path, cfg: Config) -> None:
+    """A hard link to ``path`` at ``target`` (a copy where the disk cannot link); one sentence when it is gone.
+
+    A photo stored sideways (:func:`stored_sideways`) is written upright
+    instead, as a new file: the split then shows Keras what you see.
+    """
+    try:
+        if stored_sideways(path):
+            _write_upright(path, target)
+            return
         try:
             os.link(path, target)
         except FileNotFoundError:

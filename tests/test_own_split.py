@@ -55,7 +55,10 @@ def test_the_setting_names_the_folder_and_flowers17_stays_the_default(tmp_path: 
     assert f"photos       : {photos}" in described and "60/20/20 of each class" in described
     assert "archive" not in described, "an archive the run does not use is not listed"
     assert cfg.split_dir.parent == cfg.work_dir / "splits", "the split is made inside the data folder"
-    assert _cfg(tmp_path, photos, FLOWERS_SPLIT_FRACTIONS="0.7/0.15/0.15").split_fractions == (0.7, 0.15, 0.15)
+    written_otherwise = _cfg(tmp_path, photos, FLOWERS_SPLIT_FRACTIONS="0.7/0.15/0.15")
+    assert written_otherwise.split_fractions == (70, 15, 15), "shares are percentages of their sum"
+    assert _cfg(tmp_path, photos, FLOWERS_SPLIT_FRACTIONS="14,3,3").split_dir == written_otherwise.split_dir
+    assert _cfg(tmp_path, photos, FLOWERS_SPLIT_FRACTIONS="0.6,0.2,0.2").split_dir == cfg.split_dir
 
 
 def test_two_folders_of_one_name_get_two_splits(tmp_path: Path) -> None:
@@ -288,3 +291,25 @@ def test_a_photo_run_asks_no_room_for_the_flowers17_archive(tmp_path: Path, phot
     asked.clear()
     environment.check_folders(_cfg(tmp_path, None, FLOWERS_PROFILE="full"))
     assert any(folder.name == "downloads" and needs > 0 for folder, needs in asked), "Flowers17 still needs it"
+
+
+def test_a_photo_a_phone_stored_sideways_goes_into_the_split_upright(tmp_path: Path, photos: Path) -> None:
+    from PIL import ExifTags, Image
+
+    sideways = photos / "Tulip" / "phone photo.jpg"
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6                      # "turn me 90° clockwise to show me"
+    drawn = Image.new("RGB", (120, 80), (30, 160, 60))
+    drawn.paste((250, 250, 250), (0, 0, 20, 80))             # a white band on the left, as stored
+    drawn.save(sideways, exif=exif, quality=95)
+    before = _contents(photos)
+    cfg = _cfg(tmp_path, photos)
+    split = data.ensure_split(cfg, verbose=False)
+    [row] = [r for r in data.read_manifest(split) if r["source"] == "Tulip/phone photo.jpg"]
+    with Image.open(split / row["file"]) as upright:
+        assert upright.size == (80, 120), "turned as the note says"
+        assert upright.getexif().get(ExifTags.Base.Orientation, 1) == 1
+        assert upright.convert("L").getpixel((40, 5)) > 200, "the band stored on the left is now on top"
+    assert not (split / row["file"]).samefile(sideways), "a new file, not a link to the learner's"
+    assert _contents(photos) == before, "the learner's photo is left as it was"
+    assert data.ensure_split(cfg, verbose=False) == split and own_split.split_problem(split) is None
