@@ -348,6 +348,23 @@ def test_merge_refuses_reports_that_do_not_belong_together(
     assert not (tmp_path / "build" / "accuracy.json").exists()
 
 
+def test_merge_refuses_runs_on_a_photo_folder_that_changed_between_them(tmp_path: Path) -> None:
+    from helpers.errors import FlowersError
+
+    reports = []
+    for run, fingerprint in ((1, "aaaa"), (2, "bbbb")):
+        report = report_of([(1, run, 0.95)], data="your photos in /photos")
+        report["runs"][0]["photos_fingerprint"] = fingerprint
+        reports.append(tmp_path / f"{run}.json")
+        reports[-1].write_text(json.dumps(report))
+    with pytest.raises(FlowersError, match="as it was at different times .*2 fingerprints"):
+        accuracy.merged_report(reports)
+    same = json.loads(reports[1].read_text())
+    same["runs"][0]["photos_fingerprint"] = "aaaa"
+    reports[1].write_text(json.dumps(same))
+    assert len(accuracy.merged_report(reports)["runs"]) == 2
+
+
 def test_a_split_with_more_runs_does_not_weigh_more_in_the_mean(tmp_path: Path) -> None:
     report = report_of([(1, 1, 0.90), (1, 2, 0.90), (1, 3, 0.90), (2, 1, 1.0)])
     assert report["summary"]["test"]["mean"] == pytest.approx(0.95)        # not 0.925, the mean of the four runs
@@ -395,7 +412,9 @@ def test_run_lessons_reads_parameters_as_python_values() -> None:
     notebooks, params = run_lessons._parse(["compare_speed=False", "seed=7", "backbone=mobilenet_v2_035",
                                             "learning_rate=1e-4"])
     assert params == {"compare_speed": False, "seed": 7, "backbone": "mobilenet_v2_035", "learning_rate": 1e-4}
-    assert len(notebooks) == 8
+    from tools.common import lesson_paths
+
+    assert notebooks == lesson_paths() and notebooks, "no lesson named: every lesson, in order"
 
 
 def test_macro_f1_is_reported_when_every_run_has_it() -> None:

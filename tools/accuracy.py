@@ -313,6 +313,10 @@ def main(argv: list[str]) -> int:
                    **chosen_test_answers(cfg)}
             if f"{row['chosen']}_test_f1" in row:
                 row["test_f1"] = row[f"{row['chosen']}_test_f1"]
+            if cfg.photos is not None:   # the photos this run trained and scored on, for --merge to compare
+                from helpers.own_split import folder_fingerprint
+
+                row["photos_fingerprint"] = folder_fingerprint(cfg)
             rows.append({**row, "seconds": round(time.perf_counter() - run_start, 1)})
             print("  validation: " + ", ".join(f"{MODELS[k]} {row[f'{k}_val']:.3f}" for k in MODELS)
                   + f"; chosen: {MODELS[row['chosen']]}, test accuracy {row['test']:.3f}", flush=True)
@@ -362,6 +366,11 @@ def merged_report(paths: list[Path]) -> dict[str, Any]:
     if not all(isinstance(r, dict) and isinstance(r.get("runs"), list) for r in reports):
         raise FlowersError("A report to merge has no list of runs: it was written before `make accuracy` recorded "
                            "runs (or is not an accuracy.json). Measure it again.")
+    fingerprints = {row.get("photos_fingerprint") for r in reports for row in r["runs"]}
+    if len(fingerprints) > 1:
+        raise FlowersError(f"These reports measured {reports[0].get('data')} as it was at different times (the "
+                           f"photos changed between them: {len(fingerprints)} fingerprints); merge only runs on the "
+                           f"same photos, or measure them all again.")
     rows = sorted((row for r in reports for row in r["runs"]), key=lambda row: (row["seed"], row["run"]))
     seen = [(row["seed"], row["run"]) for row in rows]
     if len(set(seen)) != len(seen):
