@@ -49,8 +49,12 @@ BAD_FILES: tuple[str, ...] = ("Daisy/notes.txt", "Pansy/download.jpg", "Sunflowe
 DUPLICATES: tuple[tuple[str, str], ...] = (("Sunflower/daisy by mistake.jpg", "Daisy"),
                                            ("Tiger lily/copy of the first.jpg", "Tiger lily"))
 
-#: Usable photos a check should still point out: a thumbnail (tiny) and a panorama (3 times wider than tall).
+#: Usable photos a check should still point out: a thumbnail (tiny) and a panorama (3 times wider than tall),
+#: each in place of the photo it is made from.
 ODD_PHOTOS: tuple[str, ...] = ("Daisy/thumbnail.jpg", "Sunflower/panorama.jpg")
+
+#: The version of the folder's recipe, written into :data:`MARK`: a folder made by an older recipe is made again.
+VERSION = 2
 
 #: The example folder's name inside the data folder.
 FOLDER_NAME = "example-photos"
@@ -108,12 +112,17 @@ def add_bad_files(out: Path) -> None:
     for copy, source_class in DUPLICATES:
         source = sorted((out / source_class).glob("image_*.jpg"))[0]
         shutil.copyfile(source, out / copy)
-    with Image.open(sorted((out / "Daisy").glob("image_*.jpg"))[1]) as daisy:
+    # Each odd photo replaces the photo it is made from, so that the two are never in different splits.
+    daisy_path = sorted((out / "Daisy").glob("image_*.jpg"))[1]
+    with Image.open(daisy_path) as daisy:
         daisy.convert("RGB").resize((48, 36)).save(out / "Daisy" / "thumbnail.jpg", quality=90)
-    with Image.open(sorted((out / "Sunflower").glob("image_*.jpg"))[1]) as sunflower:
+    daisy_path.unlink()
+    sunflower_path = sorted((out / "Sunflower").glob("image_*.jpg"))[1]
+    with Image.open(sunflower_path) as sunflower:
         width = sunflower.width
         sunflower.convert("RGB").crop((0, 0, width, width // 3)).save(out / "Sunflower" / "panorama.jpg",
                                                                       quality=90)
+    sunflower_path.unlink()
 
 
 def build(source: Path, out: Path, seed: int = 0) -> Path:
@@ -136,7 +145,7 @@ def build(source: Path, out: Path, seed: int = 0) -> Path:
     try:
         copy_photos(source, tmp, chosen_numbers(seed))
         add_bad_files(tmp)
-        (tmp / MARK).write_text(f"made by helpers.example_photos from {source} (seed {seed})\n")
+        (tmp / MARK).write_text(f"version {VERSION}: made by helpers.example_photos from {source} (seed {seed})\n")
     except BaseException:
         remove_path(tmp)
         raise
@@ -149,10 +158,15 @@ def ensure_example_folder(cfg: Config) -> Path:
     """The example folder in ``cfg``'s data folder, made from Flowers17's photos the first time.
 
     Flowers17 is downloaded first when needed (:func:`helpers.download.download_archive`,
-    offline and synthetic in the smoke profile). A folder already made here is
-    used as it is, so the split made from it is reused too.
+    offline and synthetic in the smoke profile). A folder already made here by
+    this :data:`VERSION` of the recipe is used as it is, so the split made
+    from it is reused too; one made by an older recipe is made again.
     """
     out = cfg.work_dir / FOLDER_NAME
-    if (out / MARK).exists():
+    try:
+        current = (out / MARK).read_text().startswith(f"version {VERSION}:")
+    except OSError:
+        current = False
+    if current:
         return out
     return build(download_archive(cfg, verbose=False) / "jpg", out)

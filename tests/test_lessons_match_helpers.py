@@ -466,6 +466,16 @@ def test_lesson_07_single_photo_steps_are_predict_file(tmp_path: Path, backbone:
 
 
 
+def _no_plots():
+    """matplotlib.pyplot with the Agg backend, for a lesson cell that draws (nothing is shown)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def test_lesson_09_folder_checks_find_what_read_photos_leaves_out(tmp_path: Path) -> None:
     """Lesson 09's inline checks (photo check, content hashes) name the files `own_split.read_photos` leaves out."""
     from helpers import own_split, photo_folder, synthetic
@@ -473,7 +483,7 @@ def test_lesson_09_folder_checks_find_what_read_photos_leaves_out(tmp_path: Path
     photos = synthetic.write_photo_folder(tmp_path / "my photos")
     cfg = load_config({"FLOWERS_PROFILE": "smoke", "FLOWERS_DATA_DIR": str(tmp_path / "data"),
                        "FLOWERS_BUILD_DIR": str(tmp_path / "build"), "FLOWERS_PHOTOS": str(photos)})
-    ns = run_cell(lesson_cell("09", "class_folders = sorted("), {"cfg": cfg})
+    ns = run_cell(lesson_cell("09", "layout = photo_folder.scan_folder(root"), {"cfg": cfg})
     for marker in ("bad = {}", "by_hash = defaultdict(list)"):
         run_cell(lesson_cell("09", marker), ns)
     assert sorted(ns["bad"]) == sorted(photos / name for name in synthetic.PHOTO_FOLDER_BAD_FILES)
@@ -483,6 +493,9 @@ def test_lesson_09_folder_checks_find_what_read_photos_leaves_out(tmp_path: Path
     left_out = {path for path, _ in own_split.read_photos(cfg, verbose=False).left_out}
     conflict = next(group for group in copies if len({p.parent for p in group}) > 1)
     assert set(ns["bad"]) | set(conflict) <= left_out, "what the lesson shows is what the split leaves out"
+    _no_plots()
+    run_cell(lesson_cell("09", "conflicts = {h for h, group"), ns)
+    assert ns["usable"] == own_split.read_photos(cfg, verbose=False).counts(), "the bar chart counts the split's photos"
 
 
 def test_lesson_09_trains_on_features_as_lessons_05_and_08_do() -> None:

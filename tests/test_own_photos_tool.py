@@ -22,8 +22,8 @@ SHARED_ARCHIVE = REPO_ROOT.parent / "shared" / "flowers17" / "17flowers.tgz"
 def _check_the_folder(out: Path) -> None:
     found = photo_folder.scan_folder(out)
     plan = {folder: n for folder, (_, n) in own_photos.PLAN.items()}
-    added = {folder: sum(copy.startswith(folder + "/") for copy, _ in own_photos.DUPLICATES)
-             + sum(odd.startswith(folder + "/") for odd in own_photos.ODD_PHOTOS) for folder in plan}
+    added = {folder: sum(copy.startswith(folder + "/") for copy, _ in own_photos.DUPLICATES) for folder in plan}
+    assert all((out / odd).is_file() for odd in own_photos.ODD_PHOTOS), "each in place of its original"
     assert found.counts() == {folder: plan[folder] + added[folder] for folder in sorted(plan)}
     assert sorted(str(p.relative_to(out)) for p, _ in found.left_out) == sorted(own_photos.BAD_FILES)
     assert " " in "".join(found.class_names), "a class name with a space"
@@ -56,3 +56,16 @@ def test_the_tool_builds_the_folder_from_the_real_photos(tmp_path: Path) -> None
     before = SHARED_ARCHIVE.stat().st_mtime_ns
     _check_the_folder(own_photos.build(SHARED_ARCHIVE, tmp_path / "own-photos"))
     assert SHARED_ARCHIVE.stat().st_mtime_ns == before
+
+
+def test_the_example_folder_is_made_once_in_the_data_folder_and_again_for_a_new_recipe(
+        smoke_cfg_downloaded) -> None:
+    cfg = smoke_cfg_downloaded
+    out = own_photos.ensure_example_folder(cfg)
+    assert out == cfg.work_dir / own_photos.FOLDER_NAME
+    _check_the_folder(out)
+    stamp = (out / own_photos.MARK).stat().st_mtime_ns
+    assert own_photos.ensure_example_folder(cfg) == out and (out / own_photos.MARK).stat().st_mtime_ns == stamp
+    (out / own_photos.MARK).write_text("version 1: an older recipe\n")
+    (out / "Daisy" / "thumbnail.jpg").unlink()
+    _check_the_folder(own_photos.ensure_example_folder(cfg))      # made again, whole
