@@ -37,6 +37,8 @@ class RunPredictions:
     files: tuple[str, ...]
     true: np.ndarray
     predicted: np.ndarray
+    #: The predicted class's probability for each photo (lesson 10 orders the mistakes by it).
+    confidence: np.ndarray | None = None
 
     @property
     def correct(self) -> int:
@@ -81,6 +83,7 @@ def read_test_predictions(path: Path, label: str, training_run: int) -> RunPredi
         files = tuple(r["file"] for r in rows)
         true = np.array([int(r["true"]) for r in rows])
         predicted = np.array([int(r["predicted"]) for r in rows])
+        confidence = np.array([float(r["confidence"]) for r in rows])
     except OSError:
         raise FlowersError(f"No test predictions at {path}: run lesson 07 for that run first.") from None
     except (KeyError, TypeError, ValueError):
@@ -88,7 +91,7 @@ def read_test_predictions(path: Path, label: str, training_run: int) -> RunPredi
                            f"for that run again.") from None
     if not rows:
         raise FlowersError(f"The test predictions at {path} are empty: run lesson 07 for that run again.")
-    return RunPredictions(label, training_run, files, true, predicted)
+    return RunPredictions(label, training_run, files, true, predicted, confidence)
 
 
 def _same_split(identity: object, cfg: Config) -> bool:

@@ -260,3 +260,44 @@ def write_photo_folder(root: Path, seed: int = 0, short_side: int = 96) -> Path:
     (tmp / PHOTO_FOLDER_MARK).write_text(f"drawn by helpers.synthetic.write_photo_folder (seed {seed})\n")
     tmp.rename(root)   # whole or not at all
     return root
+
+
+# --------------------------------------------------------------------------- a check for lesson 10's Grad-CAM
+
+#: The colours of :func:`patch_images`' classes (RGB, 0..1): the colour of the patch is the class.
+PATCH_COLOURS: tuple[tuple[float, float, float], ...] = ((1.0, 0.15, 0.15), (0.15, 0.9, 0.15), (0.2, 0.3, 1.0))
+#: The names of those classes, for titles.
+PATCH_CLASSES: tuple[str, ...] = ("red", "green", "blue")
+
+
+@dataclass(frozen=True)
+class PatchImages:
+    """Images whose class is decided by one coloured patch, and where that patch is."""
+
+    x: np.ndarray       # (n, size, size, 3) float32 in 0..1
+    y: np.ndarray       # (n,) class indices into PATCH_COLOURS
+    boxes: np.ndarray   # (n, 4): the patch's first row, first column, end row, end column (pixels)
+
+
+def patch_images(n: int, seed: int, size: int = 64, patch: int = 12) -> PatchImages:
+    """``n`` grey noise images, each with a coloured patch (its class) and a bright grey one (a distractor).
+
+    The coloured patch is the only evidence of the class; the grey patch, as
+    bright, carries none and never overlaps it. So a method that shows where
+    a model's evidence lies must point at the coloured patch, wherever it is:
+    lesson 10 and ``tests/test_heatmaps.py`` check Grad-CAM with these.
+    The same seed gives the same images.
+    """
+    rng = np.random.default_rng([seed, 1010])
+    x = np.repeat(rng.uniform(0.3, 0.6, (n, size, size, 1)), 3, axis=3).astype("float32")
+    y = rng.integers(0, len(PATCH_COLOURS), n)
+    boxes = np.zeros((n, 4), dtype=int)
+    for i in range(n):
+        while True:
+            (r, c), (r2, c2) = rng.integers(0, size - patch + 1, 2), rng.integers(0, size - patch + 1, 2)
+            if abs(r - r2) >= patch or abs(c - c2) >= patch:
+                break
+        x[i, r2:r2 + patch, c2:c2 + patch] = 0.95
+        x[i, r:r + patch, c:c + patch] = PATCH_COLOURS[y[i]]
+        boxes[i] = (r, c, r + patch, c + patch)
+    return PatchImages(x, y, boxes)

@@ -518,3 +518,41 @@ def test_lesson_09_trains_on_features_as_lessons_05_and_08_do() -> None:
                                                                                                        2: 1.0})
     assert len(run.history["val_loss"]) == 2 and run.kept_epoch in (0, 1)
     assert run.head.loss.get_config()["label_smoothing"] == 0.0, "the probe trains on plain cross-entropy"
+
+
+def test_lesson_10_gradcam_cells_are_helpers_heatmaps() -> None:
+    """Lesson 10's inline Grad-CAM, its nested-base version and its patch check are `helpers.heatmaps`."""
+    import tensorflow as tf
+    from keras import layers
+
+    from helpers import heatmaps
+    from helpers.synthetic import patch_images
+
+    ns = run_cell(lesson_cell("10", "def gradcam(model, batch, class_indices):"), {})
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((64, 64, 3))
+    x = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inputs)
+    x = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.GlobalAveragePooling2D(name=models.POOL_NAME)(x)
+    x = layers.Dropout(0.5, name="dropout_features")(x)
+    x = layers.Dense(6, activation="relu", name=models.HIDDEN_NAME)(x)
+    model = keras.Model(inputs, layers.Dense(3, activation="softmax", name=models.OUTPUT_NAME)(x))
+    images = patch_images(6, seed=0)
+    classes = [0, 1, 2, 2, 1, 0]
+    expected = heatmaps.gradcam(model, images.x, classes)
+    assert expected.max() > 0, "a map with evidence in it, so the comparison means something"
+    assert np.allclose(ns["gradcam"](model, images.x, classes), expected, atol=1e-6)
+    # The nested form the lesson builds from the flat model's own layers gives the same maps.
+    nested_ns = run_cell(lesson_cell("10", "pool_index = next("), {
+        "keras": keras, "models": models, "model": model, "np": np, "tf": tf})
+    assert [layer.name for layer in nested_ns["nested"].layers][1:] == [
+        "base", models.POOL_NAME, "dropout_features", models.HIDDEN_NAME, models.OUTPUT_NAME]
+    fix = run_cell(lesson_cell("10", "def gradcam_nested(").split("some = chosen")[0], {"np": np, "tf": tf})
+    assert np.allclose(fix["gradcam_nested"](nested_ns["nested"], images.x, classes), expected, atol=1e-5)
+    # The lesson's peak-in-the-patch count is what helpers.heatmaps' upsample and peaks give.
+    test = patch_images(20, seed=2)
+    check = run_cell(lesson_cell("10", "patch_maps = tf.image.resize(").split("fig, axes")[0],
+                     {"gradcam": heatmaps.gradcam, "tiny": model, "test": test, "side": 64, "np": np, "tf": tf,
+                      "print": lambda *a, **k: None})
+    peaks = heatmaps.peaks(heatmaps.upsample(heatmaps.gradcam(model, test.x, test.y), 64))
+    assert np.array_equal(np.stack([check["rows"], check["cols"]], axis=1), peaks)

@@ -35,6 +35,7 @@ def test_answers_survive_the_round_trip(tmp_path: Path) -> None:
     back = predictions.read_test_predictions(path, "this run", 1)
     assert back.files == tuple(FILES) and back.true.tolist() == TRUE and back.predicted.tolist() == [0, 1, 0, 3]
     assert (back.correct, back.accuracy) == (3, 0.75)
+    assert back.confidence.tolist() == [0.9, 0.8, 0.7, 0.6]        # lesson 10 orders the mistakes by it
 
 
 @pytest.mark.parametrize("phase", ["final", "finetune", "transfer"])
