@@ -429,3 +429,18 @@ def test_macro_f1_is_reported_when_every_run_has_it() -> None:
     assert "Macro-F1 on the test set" in table and "| **mean** | **0.650** |" in table
     assert table.startswith("your photos in /x, backbone `mobilenet_v2_035` (288 px), full profile, seeded splits "
                             "of 60/20/20, training runs per split: 1,")
+
+
+@pytest.mark.parametrize("argv, words", [(["--help"], "Run the lessons in order"),
+                                         (["-x"], "takes no option '-x'"),
+                                         (["notebooks/no_such_lesson.ipynb"], "No notebook at notebooks/no_such")])
+def test_run_lessons_answers_help_and_a_wrong_argument_with_one_sentence(argv: list[str], words: str) -> None:
+    import subprocess
+    import sys
+
+    from tools.common import ROOT
+
+    proc = subprocess.run([sys.executable, "-m", "tools.run_lessons", *argv], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert words in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr and proc.returncode == (0 if argv == ["--help"] else 2)

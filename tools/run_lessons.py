@@ -33,15 +33,31 @@ from helpers.files import write_text_atomic
 from tools.common import lesson_paths, lessons_for
 
 
+class UsageError(Exception):
+    """A command line this tool cannot use; the message says what to give instead."""
+
+
 def _parse(argv: list[str]) -> tuple[list[Path], dict[str, object]]:
+    """The notebooks (all lessons when none is named) and the NAME=VALUE parameters of ``argv``.
+
+    Raises:
+        UsageError: for an option (``-x``) or a notebook that does not exist.
+    """
     notebooks, params = [], {}
     for arg in argv:
+        if arg.startswith("-"):
+            raise UsageError(f"run_lessons takes no option {arg!r}: give lesson notebooks and NAME=VALUE "
+                             f"parameters, e.g. python -m tools.run_lessons notebooks/01_labelling_the_data.ipynb "
+                             f"seed=7 (no argument: every lesson).")
         if "=" in arg and not arg.endswith(".ipynb"):
             key, value = arg.split("=", 1)
             try:  # numbers, True/False and None as Python reads them; anything else stays text
                 params[key] = ast.literal_eval(value)
             except (ValueError, SyntaxError):
                 params[key] = value
+        elif not Path(arg).is_file():
+            raise UsageError(f"No notebook at {arg}: name lesson notebooks (notebooks/NN_*.ipynb) or "
+                             f"NAME=VALUE parameters.")
         else:
             notebooks.append(Path(arg).resolve())
     return notebooks or lesson_paths(), params
@@ -131,5 +147,12 @@ def main(argv: list[str], env: Mapping[str, str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        print(__doc__)
+        sys.exit(0)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(2)
