@@ -18,18 +18,25 @@ import numpy as np
 import tensorflow as tf
 
 
-def gradcam(model, batch: np.ndarray, class_indices: Sequence[int]) -> np.ndarray:
+def pooling_layer(model):
+    """The model's last ``GlobalAveragePooling2D`` layer: the head's (EfficientNet has more inside its blocks)."""
+    return next(layer for layer in reversed(model.layers) if isinstance(layer, keras.layers.GlobalAveragePooling2D))
+
+
+def gradcam(model, batch: np.ndarray, class_indices: Sequence[int], feature_layer=None) -> np.ndarray:
     """Grad-CAM maps of ``class_indices`` (one per image) for a preprocessed ``batch``: (n, h, w), each 0..1.
 
-    ``h`` and ``w`` are the last feature map's (9 x 9 for MobileNetV2 at
-    288 px). A map is the feature map's channels weighted by the mean gradient
-    of the class's score (before the softmax) over each channel, kept where
-    positive and scaled so that its peak is 1; a map with no positive part is
-    all zeros.
+    The feature map is the input of the head's pooling layer
+    (:func:`pooling_layer`), or ``feature_layer``'s output when given (an
+    earlier layer of the same flat model). ``h`` and ``w`` are its height and
+    width (9 x 9 for MobileNetV2 at 288 px). A map is the feature map's
+    channels weighted by the mean gradient of the class's score (before the
+    softmax) over each channel, kept where positive and scaled so that its
+    peak is 1; a map with no positive part is all zeros.
     """
-    pool = next(layer for layer in model.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D))
     output_layer = model.layers[-1]
-    grad_model = keras.Model(model.input, [pool.input, output_layer.input])
+    feature_map_out = pooling_layer(model).input if feature_layer is None else feature_layer.output
+    grad_model = keras.Model(model.input, [feature_map_out, output_layer.input])
     with tf.GradientTape() as tape:
         feature_map, features = grad_model(batch, training=False)
         logits = tf.matmul(tf.cast(features, output_layer.kernel.dtype), output_layer.kernel) + output_layer.bias

@@ -65,7 +65,8 @@ def write_test_predictions(cfg: Config, files: Sequence[str], true: Sequence[int
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(COLUMNS)
-    writer.writerows((str(name), int(t), int(p), f"{float(c):.4f}")
+    # repr keeps every digit, so ordering by the confidence read back is lesson 07's order exactly
+    writer.writerows((str(name), int(t), int(p), repr(float(c)))
                      for name, t, p, c in zip(files, true, predicted, confidence))
     write_text_atomic(path, text.getvalue())
     return path

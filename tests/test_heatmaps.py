@@ -117,3 +117,17 @@ def test_on_a_linear_probe_grad_cam_is_the_class_activation_map() -> None:
     cam = np.divide(cam, peak, out=np.zeros_like(cam), where=peak > 0)
     assert (peak > 0).sum() >= 2, "at least two maps with evidence, so the comparison means something"
     assert np.allclose(heatmaps.gradcam(model, images.x, classes), cam, atol=1e-5)
+
+
+def test_on_efficientnet_the_map_comes_from_the_heads_pooling_not_a_squeeze_block() -> None:
+    """EfficientNet's blocks pool too (squeeze-and-excitation): the feature map is the last pooling layer's input."""
+    from helpers.backbones import BACKBONES
+    from helpers.models import add_head
+
+    keras.utils.set_random_seed(0)
+    base = BACKBONES["efficientnet_b0"].build(None, (96, 96, 3))
+    model = add_head(base, 3, hidden=8)
+    pools = [layer for layer in model.layers if isinstance(layer, layers.GlobalAveragePooling2D)]
+    assert len(pools) > 1 and heatmaps.pooling_layer(model) is pools[-1]
+    maps = heatmaps.gradcam(model, np.zeros((2, 96, 96, 3), "float32") + 100.0, [0, 1])
+    assert maps.shape == (2, *base.output.shape[1:3]) == (2, 3, 3)

@@ -528,7 +528,7 @@ def test_lesson_10_gradcam_cells_are_helpers_heatmaps() -> None:
     from helpers import heatmaps
     from helpers.synthetic import patch_images
 
-    ns = run_cell(lesson_cell("10", "def gradcam(model, batch, class_indices):"), {})
+    ns = run_cell(lesson_cell("10", "def gradcam(model, batch, class_indices, feature_layer=None):"), {})
     keras.utils.set_random_seed(3)
     inputs = keras.Input((64, 64, 3))
     x = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inputs)
@@ -542,8 +542,11 @@ def test_lesson_10_gradcam_cells_are_helpers_heatmaps() -> None:
     expected = heatmaps.gradcam(model, images.x, classes)
     assert expected.max() > 0, "a map with evidence in it, so the comparison means something"
     assert np.allclose(ns["gradcam"](model, images.x, classes), expected, atol=1e-6)
+    earlier = model.layers[1]                                   # solution 3's feature_layer
+    assert np.allclose(ns["gradcam"](model, images.x, classes, feature_layer=earlier),
+                       heatmaps.gradcam(model, images.x, classes, feature_layer=earlier), atol=1e-6)
     # The nested form the lesson builds from the flat model's own layers gives the same maps.
-    nested_ns = run_cell(lesson_cell("10", "pool_index = next("), {
+    nested_ns = run_cell(lesson_cell("10", "pool_index = max("), {
         "keras": keras, "models": models, "model": model, "np": np, "tf": tf})
     assert [layer.name for layer in nested_ns["nested"].layers][1:] == [
         "base", models.POOL_NAME, "dropout_features", models.HIDDEN_NAME, models.OUTPUT_NAME]
