@@ -67,7 +67,7 @@ def unmoved_weights(model, before: Sequence[np.ndarray]) -> str | None:
     if len(now) != len(before):
         return (f"The model has {len(now)} trainable weights now and had {len(before)} when the copy was taken: "
                 f"take the copy after setting trainable and compiling.")
-    unmoved = [w.path for w, b in zip(now, before) if np.array_equal(np.asarray(w), b)]
+    unmoved = [w.path for w, b in zip(now, before) if np.array_equal(w.numpy(), b)]
     if not unmoved:
         return None
     return (f"{len(unmoved)} of {len(now)} trainable weights did not move ({unmoved[0]}, ...): compile the "
@@ -118,15 +118,19 @@ def one_class_for_everything(predicted: Sequence[int], true: Sequence[int]) -> s
             f"the model has collapsed (a learning rate too high, or wrong inputs).")
 
 
-def cut_inside_block(model) -> str | None:
-    """A fine-tuning cut whose last frozen layer is not a block's end (:data:`helpers.models.BLOCK_END`)."""
+def cut_inside_block(model, block_pattern: str | None = None) -> str | None:
+    """A fine-tuning cut inside a block: the layer before the first one that trains ends none.
+
+    A block ends at an ``_add`` or ``mixed`` layer (:data:`helpers.models.BLOCK_END`) or, with
+    ``block_pattern`` (the backbone's, lesson 03's block table), at a layer it matches.
+    """
     first = next((i for i, layer in enumerate(model.layers) if layer.trainable and layer.trainable_weights), None)
     if first is None or not base_is_training(model):
         return None
     if not any(layer.weights and not layer.trainable for layer in model.layers[:first]):
         return None                                            # nothing before it is frozen: no cut at all
     before = model.layers[first - 1].name
-    if re.search(BLOCK_END, before):
+    if re.search(BLOCK_END, before) or (block_pattern and re.match(block_pattern, before)):
         return None
     return (f"Training starts at {model.layers[first].name}, inside a block (the layer before it, {before}, "
             f"does not end one): cut at a block's end, such as the backbone's freeze_through.")
@@ -142,20 +146,22 @@ class Check:
 
 def checklist(model, iterator, class_names: Sequence[str], input_range: tuple[float, float],
               losses: Sequence[float] | None = None, before: Sequence[np.ndarray] | None = None,
-              predicted: Sequence[int] | None = None, val_accuracy: float | None = None) -> list[Check]:
+              predicted: Sequence[int] | None = None, val_accuracy: float | None = None,
+              block_pattern: str | None = None) -> list[Check]:
     """Every check lesson 11 teaches that can be run on ``model`` and the iterator it is scored on.
 
     ``losses`` (the training loss, batch by batch), ``before`` (the trainable
     weights copied before training), ``predicted`` (answers for the
     iterator's photos, in its order) and ``val_accuracy`` (the model's
-    validation accuracy before fine-tuning) add the checks that need them.
+    validation accuracy before fine-tuning) add the checks that need them;
+    ``block_pattern`` (the backbone's) marks more block ends for the cut's check.
     """
     batch, _ = iterator[0]
     checks = [Check("BatchNormalization frozen", trainable_batchnorm(model)),
               Check("learning rate for fine-tuning", learning_rate_too_high(model)),
               Check("inputs in the backbone's range", wrong_input_range(np.asarray(batch), input_range)),
               Check("iterator in file order", shuffled_order(iterator)),
-              Check("cut at a block's end", cut_inside_block(model))]
+              Check("cut at a block's end", cut_inside_block(model, block_pattern))]
     if losses is not None:
         checks.append(Check("training loss below chance's", loss_above_chance(losses, len(class_names))))
     if before is not None:

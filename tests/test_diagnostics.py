@@ -88,7 +88,7 @@ def test_weights_that_did_not_move_are_found_as_the_lesson_finds_them() -> None:
     training.unfreeze_top(model, "stem_conv")
     for layer in model.layers[:2]:
         layer.trainable = True                                 # the stem unfrozen, without compiling again
-    before = [np.array(w) for w in model.trainable_weights]
+    before = [w.numpy() for w in model.trainable_weights]
     model.fit(x, y, epochs=1, verbose=0)
     problem = diagnostics.unmoved_weights(model, before)
     assert problem.startswith(f"2 of {len(before)} trainable weights did not move (stem_conv/kernel")
@@ -96,7 +96,7 @@ def test_weights_that_did_not_move_are_found_as_the_lesson_finds_them() -> None:
                                                                "print": lambda *a: None})
     assert ns["unmoved"] == ["stem_conv/kernel", "stem_conv/bias"]
     model.compile(optimizer="adam", loss="categorical_crossentropy")    # the fix
-    before = [np.array(w) for w in model.trainable_weights]
+    before = [w.numpy() for w in model.trainable_weights]
     model.fit(x, y, epochs=1, verbose=0)
     assert diagnostics.unmoved_weights(model, before) is None
 
@@ -142,10 +142,16 @@ def test_a_cut_inside_a_block_is_found_and_one_at_a_block_end_passes() -> None:
     assert diagnostics.cut_inside_block(model) == (
         "Training starts at block_2_project, inside a block (the layer before it, block_2_bn, does not end one): "
         "cut at a block's end, such as the backbone's freeze_through.")
+    spec = type("Spec", (), {"block_pattern": r"^block_\d+_bn$"})
+    assert diagnostics.cut_inside_block(model, spec.block_pattern) is None     # a block's last layer by the table
     ns = run_cell(lesson_cell("11", "first = next(i for i, layer"), {"model": model, "re": __import__("re"),
                                                                      "models": __import__("helpers.models").models,
+                                                                     "spec": type("Spec", (), {"block_pattern": "^$"}),
                                                                      "print": lambda *a: None})
     assert (ns["first"], ns["before_first"]) == (model.layers.index(model.get_layer("block_2_project")), "block_2_bn")
+    assert ns["ends_block"] is False
+    ns = run_cell(lesson_cell("11", "first = next(i for i, layer"), {**ns, "spec": spec})
+    assert ns["ends_block"] is True
     for layer in model.layers:
         layer.trainable = True
     assert diagnostics.cut_inside_block(model) is None           # no cut: everything trains
