@@ -70,6 +70,8 @@ def test_a_high_learning_rate_counts_only_while_the_base_trains() -> None:
     training.unfreeze_top(model, "block_1_add")
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="categorical_crossentropy")
     assert "The learning rate is 0.01 while base layers train" in diagnostics.learning_rate_too_high(model)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy")
+    assert diagnostics.learning_rate_too_high(model) is not None        # lesson 11 measured 1e-3 losing accuracy
     model.compile(optimizer=keras.optimizers.Adam(training.FINETUNE_LEARNING_RATE), loss="categorical_crossentropy")
     assert diagnostics.learning_rate_too_high(model) is None
 
@@ -126,11 +128,17 @@ def test_a_shuffling_iterator_and_a_collapsed_model_are_found() -> None:
     assert diagnostics.one_class_for_everything(np.r_[np.zeros(12, int), true[12:]], true).startswith(
         "Class 0 is the answer for 60% of the photos and the true class of 25%")
     assert diagnostics.one_class_for_everything(np.zeros(20, int), np.zeros(20, int)) is None   # it is true
+    mostly = np.r_[np.zeros(14, int), np.ones(6, int)]                  # a folder of 70 / 30
+    assert diagnostics.one_class_for_everything(mostly, mostly) is None
+    assert "the answer for 100% of the photos and the true class of 70%" in diagnostics.one_class_for_everything(
+        np.zeros(20, int), mostly)
 
 
 def test_a_head_at_chance_is_found() -> None:
     assert diagnostics.head_at_chance(0.9, 17) is None
     assert "near chance (1/17 = 0.059)" in diagnostics.head_at_chance(0.07, 17)
+    assert diagnostics.head_at_chance(0.95, 2) is None                  # two classes: halfway to 1, not 2/n
+    assert "near chance (1/2 = 0.500)" in diagnostics.head_at_chance(0.6, 2)
 
 
 def test_a_cut_inside_a_block_is_found_and_one_at_a_block_end_passes() -> None:
@@ -165,10 +173,30 @@ def test_the_checklist_runs_every_check_and_names_what_it_finds(tmp_path) -> Non
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="categorical_crossentropy")
     batch = np.random.default_rng(2).uniform(0, 255, (4, 16, 16, 3)).astype("float32")
     iterator = type("It", (), {"shuffle": True, "classes": np.array([0, 1, 2, 0]),
-                               "__getitem__": lambda self, i: (batch, None)})()
+                               "__getitem__": lambda self, i: (batch, None), "__len__": lambda self: 3})()
     checks = diagnostics.checklist(model, iterator, ["a", "b", "c"], (-1.0, 1.0), losses=[math.log(3) + 0.5],
                                    predicted=[0, 0, 0, 0], val_accuracy=0.3)
     found = {check.name for check in checks if check.problem}
     assert found == {"BatchNormalization frozen", "learning rate for fine-tuning", "inputs in the backbone's range",
                      "iterator in file order", "cut at a block's end", "training loss below chance's",
                      "answers spread over the classes", "head trained before fine-tuning"}
+
+
+@pytest.mark.parametrize("backbone", ["inception_v3", "mobilenet_v2", "efficientnet_b0"])
+def test_lesson_11s_cut_falls_inside_a_block_of_every_backbone_and_the_check_finds_it(backbone: str) -> None:
+    """The lesson's "halfway through the next block" is inside it, and only that cut is flagged."""
+    import re
+
+    from helpers import models
+    from helpers.backbones import BACKBONES
+
+    spec = BACKBONES[backbone]
+    model = models.add_head(spec.build(None, (spec.min_size, spec.min_size, 3)), 3, hidden=8)
+    cell = lesson_cell("11", "middle = model.layers[(cut + next_end) // 2].name")
+    source = "\n".join(line for line in cell.splitlines() if line.startswith(("cut =", "next_end =", "middle =")))
+    ns = run_cell(source, {"model": model, "models": models, "spec": spec, "re": re})
+    assert ns["cut"] < models.layer_index(model, ns["middle"]) < ns["next_end"]
+    training.unfreeze_top(model, spec.freeze_through)
+    assert diagnostics.cut_inside_block(model, spec.block_pattern) is None
+    training.unfreeze_top(model, ns["middle"])
+    assert "inside a block" in diagnostics.cut_inside_block(model, spec.block_pattern)
