@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from keras import layers
 
+from helpers.heatmaps import pooling_layer
 from helpers.models import BLOCK_END
 from helpers.training import FINETUNE_LEARNING_RATE
 
@@ -37,8 +38,8 @@ def trainable_batchnorm(model) -> str | None:
 
 
 def base_is_training(model) -> bool:
-    """Whether any layer before the head's pooling layer has trainable weights."""
-    pool = max(i for i, layer in enumerate(model.layers) if isinstance(layer, layers.GlobalAveragePooling2D))
+    """Whether a layer before the head's pooling layer (:func:`helpers.heatmaps.pooling_layer`) trains."""
+    pool = model.layers.index(pooling_layer(model))
     return any(layer.trainable and layer.trainable_weights for layer in model.layers[:pool])
 
 

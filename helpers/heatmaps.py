@@ -44,8 +44,8 @@ def gradcam(model, batch: np.ndarray, class_indices: Sequence[int], feature_laye
     gradients = tape.gradient(scores, feature_map)
     weights = tf.reduce_mean(tf.cast(gradients, "float32"), axis=(1, 2))                # one per channel
     maps = tf.nn.relu(tf.einsum("nhwc,nc->nhw", tf.cast(feature_map, "float32"), weights)).numpy()
-    peaks = maps.max(axis=(1, 2), keepdims=True)
-    return np.divide(maps, peaks, out=np.zeros_like(maps), where=peaks > 0)
+    highest = maps.max(axis=(1, 2), keepdims=True)
+    return np.divide(maps, highest, out=np.zeros_like(maps), where=highest > 0)
 
 
 def upsample(maps: np.ndarray, size: int) -> np.ndarray:
