@@ -309,14 +309,13 @@ def main(argv: list[str]) -> int:
                 return 1
             cfg = load_config(env=env)
             # This run's numbers only: none of another identity, nor of a phase trained again since.
-            row = {"seed": seed, "run": run, **seed_summary(read_results(cfg)), **candidate_test_accuracies(cfg),
+            results = read_results(cfg)
+            row = {"seed": seed, "run": run, **seed_summary(results), **candidate_test_accuracies(cfg),
                    **chosen_test_answers(cfg)}
             if f"{row['chosen']}_test_f1" in row:
                 row["test_f1"] = row[f"{row['chosen']}_test_f1"]
             if cfg.photos is not None:   # the photos this run trained and scored on, for --merge to compare
-                from helpers.own_split import folder_fingerprint
-
-                row["photos_fingerprint"] = folder_fingerprint(cfg)
+                row["photos_fingerprint"] = results.get("identity", {}).get("photos_fingerprint")
             rows.append({**row, "seconds": round(time.perf_counter() - run_start, 1)})
             print("  validation: " + ", ".join(f"{MODELS[k]} {row[f'{k}_val']:.3f}" for k in MODELS)
                   + f"; chosen: {MODELS[row['chosen']]}, test accuracy {row['test']:.3f}", flush=True)
