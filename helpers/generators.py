@@ -65,6 +65,17 @@ class Generators:
         return {"train": self.train, "validation": self.validation, "test": self.test}
 
 
+def flow_settings(cfg: Config) -> dict[str, object]:
+    """``flow_from_directory``'s settings for every iterator of the course (lesson 02): size, batch, labels, crop.
+
+    One-hot labels (``class_mode="categorical"``), and the centred square of
+    each photo resized to the input side (:mod:`helpers.inputs`); add
+    ``shuffle`` (and ``seed``) for the iterator at hand.
+    """
+    return dict(target_size=(cfg.image_size, cfg.image_size), batch_size=cfg.batch_size, class_mode="categorical",
+                interpolation=INTERPOLATION, keep_aspect_ratio=KEEP_ASPECT_RATIO)
+
+
 def make_generators(cfg: Config, folder: Path, workers: int = 2, augment_train: bool = True) -> Generators:
     """Build the training, validation and test iterators over the split in ``folder``.
 
@@ -85,9 +96,7 @@ def make_generators(cfg: Config, folder: Path, workers: int = 2, augment_train: 
     Raises:
         FlowersError: if the three iterators disagree on ``class_indices``.
     """
-    size = (cfg.image_size, cfg.image_size)
-    common = dict(target_size=size, batch_size=cfg.batch_size, class_mode="categorical",
-                  interpolation=INTERPOLATION, keep_aspect_ratio=KEEP_ASPECT_RATIO)
+    common = flow_settings(cfg)
     folder = Path(folder)
     if augment_train:
         train = training_datagen(cfg).flow_from_directory(folder / "train", shuffle=True, seed=cfg.training_seed,
